@@ -1,0 +1,1 @@
+"""tickets: lottery tickets under adversarial attack."""

@@ -1,0 +1,226 @@
+"""White-box attacks (FGSM, FGSM with random start, PGD) and accuracy under attack.
+
+Images are pixels in [0, 1]; eps and the step size are in the same units. Attacks put the
+model in eval mode for their duration (BatchNorm statistics are neither used from the batch
+nor updated) and restore the previous mode afterwards. Gradients are taken with respect to
+the input only, so no parameter's ``.grad`` is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tickets.config import AttackConfig
+from tickets.data import Split
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module | Model, train: bool = False) -> Iterator[None]:
+    """Temporarily put a module in eval mode (or train mode with train=True)."""
+    if not isinstance(model, nn.Module):
+        yield
+        return
+    was_training = model.training
+    model.train(train)
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Carlini-Wagner margin: best wrong logit minus the true logit, per sample."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    wrong = logits.clone()
+    wrong.scatter_(1, y[:, None], float("-inf"))
+    return wrong.max(1).values - true
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "cw":
+        return margin_loss(logits, y)
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+def _project(delta: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        delta = delta.clamp(-eps, eps)
+    else:
+        flat = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+        delta = delta * (eps / flat).clamp(max=1.0).view(-1, 1, 1, 1)
+    return (x + delta).clamp(0, 1) - x
+
+
+def _random_start(x: torch.Tensor, eps: float, norm: str, g: torch.Generator | None
+                  ) -> torch.Tensor:
+    if norm == "linf":
+        delta = (torch.rand(x.shape, generator=g, device=x.device) * 2 - 1) * eps
+    else:
+        d = torch.randn(x.shape, generator=g, device=x.device)
+        r = torch.rand(x.shape[0], generator=g, device=x.device).view(-1, 1, 1, 1)
+        delta = d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1) * r * eps
+    return _project(delta, x, eps, norm)
+
+
+def _step(grad: torch.Tensor, alpha: float, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        return alpha * grad.sign()
+    return alpha * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+
+
+def input_grad(model: Model, x: torch.Tensor, y: torch.Tensor, loss: str = "ce"
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient of the summed per-sample loss w.r.t. x, and the logits."""
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    grad, = torch.autograd.grad(_loss(logits, y, loss).sum(), x)
+    return grad, logits.detach()
+
+
+def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
+        alpha: float = 2 / 255, steps: int = 10, norm: str = "linf", loss: str = "ce",
+        random_start: bool = True, restarts: int = 1, early_stop: bool = False,
+        generator: torch.Generator | None = None, bn_train: bool = False) -> torch.Tensor:
+    """Projected gradient descent. Over restarts, a sample keeps the first misclassifying
+    example found, else the one of highest loss. With early_stop a sample stops moving as
+    soon as it is misclassified (the RST release's behaviour, weaker than the default)."""
+    if eps == 0:
+        return x.clone()
+    best = x.clone()
+    best_loss = torch.full((len(x),), -float("inf"), device=x.device)
+    best_wrong = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    with eval_mode(model, train=bn_train):
+        for _ in range(restarts):
+            delta = _random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
+            active = torch.ones(len(x), dtype=torch.bool, device=x.device)
+            for _ in range(steps):
+                grad, logits = input_grad(model, x + delta, y, loss)
+                if early_stop:
+                    active &= logits.argmax(1) == y
+                    if not active.any():
+                        break
+                    grad = grad * active.view(-1, 1, 1, 1)
+                delta = _project(delta + _step(grad, alpha, norm), x, eps, norm)
+            with torch.no_grad():
+                logits = model(x + delta)
+                per = _loss(logits, y, loss)
+                wrong = logits.argmax(1) != y
+                better = (wrong & ~best_wrong) | (~best_wrong & ~wrong & (per > best_loss))
+                best[better] = (x + delta)[better]
+                best_loss = torch.where(better, per, best_loss)
+                best_wrong |= wrong
+    return best.detach()
+
+
+def fgsm(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
+         alpha: float | None = None, random_start: bool = False, norm: str = "linf",
+         loss: str = "ce", generator: torch.Generator | None = None, bn_train: bool = False
+         ) -> torch.Tensor:
+    """One signed-gradient step of size alpha (eps by default), from x or a random start."""
+    if eps == 0:
+        return x.clone()
+    alpha = eps if alpha is None else alpha
+    with eval_mode(model, train=bn_train):
+        delta = _random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
+        grad, _ = input_grad(model, x + delta, y, loss)
+        delta = _project(delta + _step(grad, alpha, norm), x, eps, norm)
+    return (x + delta).detach()
+
+
+def passes_per_example(cfg: AttackConfig) -> int:
+    """Forward+backward passes an attack spends per example (not counting the final check)."""
+    if cfg.kind == "none":
+        return 0
+    if cfg.kind in ("fgsm", "fgsm_rs"):
+        return 1
+    return cfg.steps * cfg.restarts
+
+
+def perturb(model: Model, x: torch.Tensor, y: torch.Tensor, cfg: AttackConfig,
+            generator: torch.Generator | None = None, bn_train: bool = False) -> torch.Tensor:
+    """Adversarial examples for a batch under an AttackConfig."""
+    if cfg.kind == "none":
+        return x
+    if cfg.kind == "fgsm":
+        return fgsm(model, x, y, cfg.eps, cfg.eps, False, cfg.norm, cfg.loss, generator, bn_train)
+    if cfg.kind == "fgsm_rs":
+        return fgsm(model, x, y, cfg.eps, cfg.alpha, True, cfg.norm, cfg.loss, generator, bn_train)
+    return pgd(model, x, y, cfg.eps, cfg.alpha, cfg.steps, cfg.norm, cfg.loss, cfg.random_start,
+               cfg.restarts, cfg.early_stop, generator, bn_train)
+
+
+@dataclass
+class EvalResult:
+    clean: float
+    robust: float
+    n: int
+    attack: str
+
+    def as_dict(self) -> dict:
+        return {"clean": self.clean, "robust": self.robust, "n": self.n, "attack": self.attack}
+
+
+@torch.no_grad()
+def predict(model: Model, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    with eval_mode(model):
+        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x),
+                                                                                batch_size)])
+
+
+def evaluate(model: Model, split: Split, cfg: AttackConfig, n: int = 0, batch_size: int = 500,
+             seed: int = 0, progress: bool = False) -> EvalResult:
+    """Clean and robust accuracy on the first n examples of a split (all when n=0)."""
+    from tqdm.auto import tqdm
+
+    split = split.head(n)
+    g = torch.Generator(device=split.x.device).manual_seed(seed)
+    clean = robust = 0
+    starts = range(0, len(split), batch_size)
+    for i in tqdm(starts, desc=cfg.describe(), disable=not progress, leave=False):
+        x, y = split.images(slice(i, i + batch_size)), split.y[i:i + batch_size]
+        with eval_mode(model), torch.no_grad():
+            clean += (model(x).argmax(1) == y).sum().item()
+        xa = perturb(model, x, y, cfg, g)
+        with eval_mode(model), torch.no_grad():
+            robust += (model(xa).argmax(1) == y).sum().item()
+    m = max(len(split), 1)
+    return EvalResult(clean / m, robust / m, len(split), cfg.describe())
+
+
+def autoattack(model: nn.Module, split: Split, eps: float = 8 / 255, n: int = 200,
+               version: str = "standard", attacks: list[str] | None = None,
+               norm: str = "linf", batch_size: int = 250, seed: int = 0) -> EvalResult:
+    """AutoAttack through pyautoattack (Croce and Hein's reference code).
+
+    version='standard' runs APGD-CE, APGD-T, FAB-T and Square; version='custom' runs
+    `attacks`; version='rand' is the variant for randomised defences (EOT over 20 draws).
+    """
+    import logging
+
+    from pyautoattack import AutoAttack
+
+    logging.getLogger("auto-attack").setLevel(logging.WARNING)
+    split = split.head(n)
+    device = split.x.device
+    x, y = split.images(), split.y
+    with eval_mode(model):
+        aa = AutoAttack(model, attacks=attacks if version == "custom" else None, device=device,
+                        eps=eps, norm={"linf": "Linf", "l2": "L2"}[norm], seed=seed,
+                        version=version)
+        aa.verbose = False
+        x_adv = aa.run_standard_evaluation(x, y, batch_size=batch_size)[0]
+        with torch.no_grad():
+            clean = (predict(model, x) == y).float().mean().item()
+            robust = (predict(model, x_adv) == y).float().mean().item()
+    label = f"AutoAttack-{version}" + (f"({'+'.join(attacks)})" if version == "custom" and attacks
+                                       else "")
+    eps_s = f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g}"
+    return EvalResult(clean, robust, len(split), f"{label} {norm} eps={eps_s}")

@@ -1,0 +1,257 @@
+"""One training loop for the RST search (scores) and for weight training (PGD-AT, fine-tuning).
+
+All randomness of a step (the batch order of its epoch, the augmentation, the attack's random
+start) is drawn from generators seeded by (seed, epoch) and (seed, step). A run resumed from a
+checkpoint at any step therefore continues exactly as an uninterrupted run would; on the CPU
+the result is identical bit for bit.
+
+Cost is counted in forward+backward passes per example, machine-independently: an attack of k
+steps costs k, and the training update itself costs 1.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tickets.attacks import evaluate, passes_per_example, perturb
+from tickets.config import RunConfig, TrainConfig, config_hash
+from tickets.data import Data, augment
+from tickets.layers import freeze_masks, set_mode, set_remaining
+from tickets.models import Net, build_from_config, param_counts
+from tickets.store import Store, atomic_torch_save, read_json
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Learning rate at a global step: linear warm-up, then piecewise or cosine."""
+    total = cfg.epochs * steps_per_epoch
+    warm = cfg.warmup_epochs * steps_per_epoch
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "cosine":
+        t = (step - warm) / max(1, total - warm)
+        return 0.5 * cfg.lr * (1 + math.cos(math.pi * t))
+    epoch = step / steps_per_epoch
+    drops = sum(epoch >= m * cfg.epochs for m in cfg.milestones)
+    return cfg.lr * cfg.gamma ** drops
+
+
+def _step_generator(device: torch.device, seed: int, step: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step + 17)
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 7_919 + epoch + 1)
+    return torch.randperm(n, generator=g)
+
+
+def trainable_params(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def prepare_model(cfg: RunConfig, device: torch.device, init_state: dict | None = None) -> Net:
+    """Build the run's model, in search mode for scores and dense/fixed mode for weights."""
+    model = build_from_config(cfg.model, remaining=cfg.train.remaining)
+    if cfg.model.masked:
+        # Weight training of a masked model always uses the fixed-mask buffer (all ones
+        # unless init_state brings a mask), so a reload sees the same mode as the run did.
+        set_mode(model, "search" if cfg.train.trainable == "scores" else "fixed")
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    return model.to(device)
+
+
+@dataclass
+class TrainRun:
+    """What a finished (or interrupted) run leaves: history, cost, and its checkpoints."""
+
+    cfg: RunConfig
+    directory: Path
+    history: list[dict] = field(default_factory=list)
+    passes: int = 0
+    seconds: float = 0.0
+    finished: bool = False
+    best_epoch: int = -1
+    best_test_epoch: int = -1
+
+    def result(self) -> dict:
+        return {"config_hash": config_hash(self.cfg), "history": self.history,
+                "passes": self.passes, "seconds": self.seconds, "finished": self.finished,
+                "best_epoch": self.best_epoch, "best_test_epoch": self.best_test_epoch}
+
+    def model(self, which: str = "best", device: str | torch.device | None = None) -> Net:
+        """The model at 'best' (validation), 'best_test' (paper protocol) or 'last'."""
+        device = torch.device(device) if device is not None else default_device()
+        files = {"best": "best.pt", "best_test": "best_test.pt", "last": "last.pt"}
+        if which not in files:
+            raise ValueError(f"invalid which={which!r}: allowed values are {sorted(files)}")
+        f = self.directory / files[which]
+        if which == "last" and not f.exists():
+            f = self.directory / "checkpoint.pt"
+        state = torch.load(f, map_location="cpu", weights_only=False)
+        sd = state["model"] if "model" in state else state
+        model = prepare_model(self.cfg, device)
+        model.load_state_dict(sd)
+        model.eval()
+        return model
+
+
+def _epoch_eval(model: nn.Module, data: Data, cfg: TrainConfig, epoch: int,
+                split: str) -> dict[str, float]:
+    if cfg.n_val_eval == 0:
+        return {}
+    part = data.val if split == "val" else data.test
+    if len(part) == 0:
+        return {}
+    r = evaluate(model, part, cfg.val_attack, n=cfg.n_val_eval, seed=10_000 + epoch)
+    return {f"{split}_clean": r.clean, f"{split}_robust": r.robust}
+
+
+def train(cfg: RunConfig, data: Data, store: Store | None = None,
+          device: str | torch.device | None = None, progress: bool = True,
+          stop_after_steps: int | None = None, init_state: dict | None = None,
+          checkpoint_every_steps: int = 0) -> TrainRun:
+    """Train the scores or the weights as cfg says, resuming from a checkpoint if one exists.
+
+    stop_after_steps stops (and checkpoints) after that many global steps, as a kill would.
+    init_state is a state dict to start from (the fine-tuning studies), part of the run's key
+    through cfg.tag, which the caller must set.
+    """
+    from tqdm.auto import tqdm
+
+    cfg.validate()
+    tc = cfg.train
+    device = torch.device(device) if device is not None else default_device()
+    store = store or Store()
+    run_dir = store.run_dir(cfg, kind="train")
+    run = TrainRun(cfg, run_dir)
+    done = run_dir / "result.json"
+    if done.exists():
+        r = read_json(done)
+        run.history, run.passes, run.seconds = r["history"], r["passes"], r["seconds"]
+        run.finished, run.best_epoch = True, r["best_epoch"]
+        run.best_test_epoch = r.get("best_test_epoch", -1)
+        return run
+
+    model = prepare_model(cfg, device, init_state)
+    params = trainable_params(model)
+    opt = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
+    n = len(data.train)
+    bs = min(tc.batch_size, n)
+    steps_per_epoch = max(1, n // bs)
+    total = tc.epochs * steps_per_epoch
+    step, best, best_test = 0, -1.0, -1.0
+    sums = {"loss": 0.0, "correct": 0, "seen": 0}
+    ckpt = run_dir / "checkpoint.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, sums = state["step"], state["sums"]
+        run.history, run.passes, run.seconds = state["history"], state["passes"], state["seconds"]
+        best, best_test = state["best"], state["best_test"]
+        run.best_epoch, run.best_test_epoch = state["best_epoch"], state["best_test_epoch"]
+
+    def save_checkpoint() -> None:
+        atomic_torch_save(ckpt, {"model": model.state_dict(), "opt": opt.state_dict(),
+                                 "step": step, "sums": sums, "history": run.history,
+                                 "passes": run.passes, "seconds": run.seconds, "best": best,
+                                 "best_test": best_test, "best_epoch": run.best_epoch,
+                                 "best_test_epoch": run.best_test_epoch})
+
+    per_example = passes_per_example(tc.adversary) + 1
+    bar = tqdm(total=total, initial=step, disable=not progress, leave=False,
+               desc=f"{cfg.train.trainable} r={tc.remaining:g} {cfg.model.name}")
+    t0 = time.perf_counter()
+    order = _epoch_order(n, tc.seed, step // steps_per_epoch).to(device)
+    while step < total:
+        epoch, within = divmod(step, steps_per_epoch)
+        if within == 0:
+            order = _epoch_order(n, tc.seed, epoch).to(device)
+        idx = order[within * bs:(within + 1) * bs]
+        g = _step_generator(device, tc.seed, step)
+        x = data.train.images(idx)
+        if data.cfg.augment:
+            x = augment(x, g)
+        y = data.train.y[idx]
+        for group in opt.param_groups:
+            group["lr"] = lr_at(tc, step, steps_per_epoch)
+        x_adv = perturb(model, x, y, tc.adversary, g, bn_train=tc.adv_train_mode_bn)
+        model.train()
+        logits = model(x_adv)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run.passes += len(y) * per_example
+        sums["loss"] += loss.item() * len(y)
+        sums["correct"] += (logits.argmax(1) == y).sum().item()
+        sums["seen"] += len(y)
+        step += 1
+        bar.update(1)
+        if step % steps_per_epoch == 0:
+            row: dict[str, Any] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
+                                   "train_loss": sums["loss"] / sums["seen"],
+                                   "train_adv_acc": sums["correct"] / sums["seen"]}
+            sums = {"loss": 0.0, "correct": 0, "seen": 0}
+            row.update(_epoch_eval(model, data, tc, epoch, "val"))
+            if tc.track_test:
+                row.update(_epoch_eval(model, data, tc, epoch, "test"))
+            run.history.append(row)
+            bar.set_postfix({k: round(v, 3) for k, v in row.items()
+                             if k in ("train_loss", "val_robust", "val_clean")})
+            score = row.get("val_robust", row["train_adv_acc"])
+            if score >= best:
+                best, run.best_epoch = score, epoch + 1
+                atomic_torch_save(run_dir / "best.pt", {"model": model.state_dict()})
+            if tc.track_test and row.get("test_robust", -1) >= best_test:
+                best_test, run.best_test_epoch = row["test_robust"], epoch + 1
+                atomic_torch_save(run_dir / "best_test.pt", {"model": model.state_dict()})
+            run.seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            save_checkpoint()
+        elif checkpoint_every_steps and step % checkpoint_every_steps == 0:
+            run.seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            save_checkpoint()
+        if stop_after_steps is not None and step >= stop_after_steps and step < total:
+            run.seconds += time.perf_counter() - t0
+            save_checkpoint()
+            bar.close()
+            return run
+    bar.close()
+    atomic_torch_save(run_dir / "last.pt", {"model": model.state_dict()})
+    run.finished = True
+    store.save_result(cfg, run.result(), kind="train")
+    ckpt.unlink(missing_ok=True)
+    return run
+
+
+def fixed_mask_state(model: nn.Module) -> dict:
+    """A searched model's state with its masks frozen, ready for fixed-mask weight training."""
+    m = copy.deepcopy(model)
+    freeze_masks(m)
+    set_mode(m, "fixed")
+    return m.state_dict()
+
+
+def summary(model: nn.Module) -> dict[str, int]:
+    return param_counts(model)
+
+
+__all__ = ["train", "TrainRun", "lr_at", "default_device", "prepare_model", "set_remaining",
+           "fixed_mask_state", "summary"]
