@@ -52,7 +52,7 @@ def _cache_dir(root: Path) -> Path:
         d = Path(os.environ[CACHE_ENV_VAR]).expanduser()
     elif root.is_dir() and os.access(root, os.W_OK):
         d = root / ".tickets-cache"
-    else:
+    else:  # the root is an archive file, or a folder we may not write to
         d = Path.home() / ".cache" / "tickets"
     d.mkdir(parents=True, exist_ok=True)
     return d
@@ -132,9 +132,13 @@ def _is_tree(p: Path) -> bool:
     return (p / "train").is_dir() and (p / "test").is_dir()
 
 
-def load_arrays(dataset: str = "cifar10", root: str | os.PathLike | None = None
-                ) -> dict[str, np.ndarray]:
-    """uint8 arrays x_train (N,3,32,32), y_train, x_test, y_test and class names."""
+def load_arrays(dataset: str = "cifar10", root: str | os.PathLike | None = None,
+                download: bool = True) -> dict[str, np.ndarray]:
+    """uint8 arrays x_train (N,3,32,32), y_train, x_test, y_test and class names.
+
+    With download=False a missing dataset fails at once instead of trying torchvision's
+    download.
+    """
     if dataset not in ("cifar10", "cifar100"):
         raise ConfigError(f"invalid dataset={dataset!r}: allowed values are 'cifar10', 'cifar100'")
     r = data_root(root)
@@ -154,7 +158,7 @@ def load_arrays(dataset: str = "cifar10", root: str | os.PathLike | None = None
                     break
     if source is not None:
         kind, path = source
-        cache = _cache_dir(r if r.is_dir() else r.parent) / f"{dataset}-{kind}-{_fingerprint(path)}.npz"
+        cache = _cache_dir(r) / f"{dataset}-{kind}-{_fingerprint(path)}.npz"
         if cache.exists():
             with np.load(cache) as z:
                 return {k: z[k] for k in z.files}
@@ -169,11 +173,13 @@ def load_arrays(dataset: str = "cifar10", root: str | os.PathLike | None = None
         os.replace(tmp, cache)
         return arrays
     try:
+        if not download:
+            raise RuntimeError("download disabled")
         r.mkdir(parents=True, exist_ok=True)
         return _read_torchvision(r, dataset, download=True)
     except Exception as exc:  # noqa: BLE001 - any download failure ends in the same message
         raise DataNotFoundError(
-            f"no {dataset} data found under {str(r)!r} and the download failed ({exc}). "
+            f"no {dataset} data found under {str(r)!r} and no download ({exc}). "
             f"Set the {ENV_VAR} environment variable (or pass root=) to one of: "
             + "; ".join(LAYOUTS)) from None
 

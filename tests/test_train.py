@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from tickets import config, layers, train
+from tickets.store import Store
+
+
+def _cfg(synth, **changes):
+    base = config.RunConfig(
+        model=config.ModelConfig(name="conv2", width=0.25),
+        data=synth.cfg,
+        train=config.TrainConfig(remaining=0.3, epochs=2, batch_size=128,
+                                 adversary=config.AttackConfig(steps=2), n_val_eval=64,
+                                 val_attack=config.AttackConfig(steps=2)))
+    return config.replace(base, **changes)
+
+
+def _state(run):
+    return run.model("last", device="cpu").state_dict()
+
+
+@pytest.mark.parametrize("trainable", ["scores", "weights"])
+def test_resume_is_bit_exact(synth, tmp_path, trainable):
+    cfg = _cfg(synth, **{"train.trainable": trainable})
+    full = train.train(cfg, synth, Store(tmp_path / "a"), device="cpu", progress=False)
+    # kill after 3 steps (mid-epoch: 4 steps per epoch), then resume twice
+    part = train.train(cfg, synth, Store(tmp_path / "b"), device="cpu", progress=False,
+                       stop_after_steps=3)
+    assert not part.finished
+    part = train.train(cfg, synth, Store(tmp_path / "b"), device="cpu", progress=False,
+                       stop_after_steps=6)
+    assert not part.finished
+    resumed = train.train(cfg, synth, Store(tmp_path / "b"), device="cpu", progress=False)
+    assert resumed.finished
+    assert resumed.history == full.history
+    assert resumed.passes == full.passes
+    a, b = _state(full), _state(resumed)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_same_configuration_same_mask(synth, tmp_path):
+    cfg = _cfg(synth)
+    r1 = train.train(cfg, synth, Store(tmp_path / "a"), device="cpu", progress=False)
+    r2 = train.train(cfg, synth, Store(tmp_path / "b"), device="cpu", progress=False)
+    m1, m2 = layers.get_masks(r1.model("last", "cpu")), layers.get_masks(r2.model("last", "cpu"))
+    assert all(torch.equal(m1[k], m2[k]) for k in m1)
+    # and the search really moved the mask away from the initial scores' top-k
+    fresh = layers.get_masks(train.prepare_model(cfg, torch.device("cpu")))
+    assert any(not torch.equal(m1[k], fresh[k]) for k in m1)
+
+
+def test_rerun_loads_from_the_store(synth, tmp_path, monkeypatch):
+    cfg = _cfg(synth, **{"train.epochs": 1})
+    first = train.train(cfg, synth, Store(tmp_path), device="cpu", progress=False)
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run must not be recomputed")
+
+    monkeypatch.setattr(train, "perturb", boom)
+    again = train.train(cfg, synth, Store(tmp_path), device="cpu", progress=False)
+    assert again.history == first.history and again.finished
+
+
+def test_history_records_validation_and_cost(synth, tmp_path):
+    cfg = _cfg(synth)
+    run = train.train(cfg, synth, Store(tmp_path), device="cpu", progress=False)
+    assert len(run.history) == 2
+    for row in run.history:
+        assert 0 <= row["val_robust"] <= row["val_clean"] <= 1
+    # 2 epochs x 4 steps x 128 images x (PGD-2 + 1 update)
+    assert run.passes == 2 * 4 * 128 * 3
+    assert run.best_epoch in (1, 2)
+    assert (run.directory / "best.pt").exists() and (run.directory / "last.pt").exists()
+
+
+def test_schedules():
+    tc = config.TrainConfig(epochs=10, lr=0.1, milestones=(0.5, 0.75))
+    assert train.lr_at(tc, 0, 10) == pytest.approx(0.1)
+    assert train.lr_at(tc, 50, 10) == pytest.approx(0.01)
+    assert train.lr_at(tc, 80, 10) == pytest.approx(0.001)
+    cos = config.TrainConfig(epochs=10, lr=0.1, schedule="cosine", warmup_epochs=1)
+    assert train.lr_at(cos, 0, 10) == pytest.approx(0.01)
+    assert train.lr_at(cos, 99, 10) < 0.001
