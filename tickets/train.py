@@ -72,7 +72,8 @@ def prepare_model(cfg: RunConfig, device: torch.device, init_state: dict | None 
         set_mode(model, "search" if cfg.train.trainable == "scores" else "fixed")
     if init_state is not None:
         model.load_state_dict(init_state)
-    return model.to(device)
+    # channels_last measured 1.2-1.7x faster for these convnets on the 2-core CPU (make bench)
+    return model.to(device, memory_format=torch.channels_last)
 
 
 @dataclass

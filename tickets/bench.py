@@ -1,0 +1,157 @@
+"""`make bench`: speed figures, printed and written to JSON. Figures, not assertions.
+
+Each ratio is measured side by side in one process, on the same inputs, alternating the two
+sides so that machine noise hits both alike; the median over repeats is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from tickets import attacks, layers, models
+from tickets.store import atomic_write_json
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time_pair(a: Callable[[], None], b: Callable[[], None], device: torch.device,
+               repeats: int, warmup: int = 2) -> tuple[float, float]:
+    for _ in range(warmup):
+        a()
+        b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, acc in ((a, ta), (b, tb)):
+            _sync(device)
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            acc.append(time.perf_counter() - t)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def _train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                opt: torch.optim.Optimizer, adversary: Callable | None = None) -> None:
+    if adversary is not None:
+        x = adversary(model, x, y)
+    model.train()
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def _opt(model: torch.nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01,
+                           momentum=0.9)
+
+
+def reference_pgd(model, x, y, eps=8 / 255, alpha=2 / 255, steps=10):
+    """A straightforward PGD as commonly written: loss.backward() fills parameter grads too."""
+    model.eval()
+    xa = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        xa = xa.detach().requires_grad_(True)
+        loss = F.cross_entropy(model(xa), y)
+        model.zero_grad()
+        loss.backward()
+        xa = torch.min(torch.max(xa + alpha * xa.grad.sign(), x - eps), x + eps).clamp(0, 1)
+    return xa.detach()
+
+
+def run(device: torch.device, batch: int, repeats: int, quick: bool = False) -> dict:
+    out: dict = {"device": str(device), "torch": torch.__version__, "threads":
+                 torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+                 "batch": batch, "repeats": repeats, "figures": {}}
+    fig = out["figures"]
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 3, 32, 32, generator=g).to(device)
+    y = torch.randint(0, 10, (batch,), generator=g).to(device)
+    nets = [("conv4", 0.5), ("resnet18", 0.25)]
+    if quick:
+        nets = nets[:1]
+
+    # 1. masked (search mode, cached mask) against dense, one clean train step
+    for name, width in nets:
+        dense = models.build(name, width=width, masked=False).to(device)
+        masked = models.build(name, width=width, masked=True, remaining=0.1).to(device)
+        od, om = _opt(dense), _opt(masked)
+        td, tm = _time_pair(lambda d=dense, o=od: _train_step(d, x, y, o),
+                            lambda m=masked, o=om: _train_step(m, x, y, o), device, repeats)
+        fig[f"{name}_w{width}_dense_step_s"] = td
+        fig[f"{name}_w{width}_masked_step_s"] = tm
+        fig[f"{name}_w{width}_masked_over_dense"] = tm / td
+
+    # 2. a search step under PGD-7: cached mask against re-sorting on every forward pass
+    net = models.build("conv4", width=0.5, remaining=0.1).to(device)
+    net_nc = models.build("conv4", width=0.5, remaining=0.1).to(device)
+    layers.set_mask_caching(net_nc, False)
+    o1, o2 = _opt(net), _opt(net_nc)
+
+    def adv(m, xx, yy):
+        return attacks.pgd(m, xx, yy, steps=7)
+
+    tc, tn = _time_pair(lambda: _train_step(net, x, y, o1, adv),
+                        lambda: _train_step(net_nc, x, y, o2, adv), device, max(2, repeats // 2))
+    fig["search_pgd7_cached_step_s"] = tc
+    fig["search_pgd7_resort_step_s"] = tn
+    fig["search_pgd7_resort_over_cached"] = tn / tc
+    fig["search_pgd7_images_per_s"] = batch / tc
+    fig["search_pgd7_passes_per_s"] = batch * 8 / tc
+
+    # 3. PGD-10 throughput: ours against the reference on the same model
+    net.eval()
+    to, tr = _time_pair(lambda: attacks.pgd(net, x, y, steps=10),
+                        lambda: reference_pgd(net, x, y, steps=10), device, max(2, repeats // 2))
+    fig["pgd10_ours_images_per_s"] = batch / to
+    fig["pgd10_reference_images_per_s"] = batch / tr
+    fig["pgd10_reference_over_ours"] = tr / to
+
+    # 4. channels_last on this device, dense conv4 train step
+    d1 = models.build("conv4", width=0.5, masked=False).to(device)
+    d2 = models.build("conv4", width=0.5, masked=False).to(device).to(
+        memory_format=torch.channels_last)
+    xc = x.contiguous(memory_format=torch.channels_last)
+    p1, p2 = _opt(d1), _opt(d2)
+    t1, t2 = _time_pair(lambda: _train_step(d1, x, y, p1), lambda: _train_step(d2, xc, y, p2),
+                        device, repeats)
+    fig["conv4_channels_last_speedup"] = t1 / t2
+    fig["conv4_dense_train_images_per_s"] = batch / t1
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="bench/bench.json")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args(argv)
+    res = run(torch.device(a.device), a.batch, a.repeats, a.quick)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(a.out, res)
+    print(f"device={res['device']} torch={res['torch']} threads={res['threads']} "
+          f"batch={res['batch']}")
+    width = max(len(k) for k in res["figures"])
+    for k, v in res["figures"].items():
+        print(f"  {k:<{width}}  {v:10.4f}")
+    print(f"written to {a.out}")
+    print(json.dumps({"targets": {"masked_over_dense <= 1.10": {
+        k: round(v, 3) for k, v in res["figures"].items() if k.endswith("masked_over_dense")}}}))
+
+
+if __name__ == "__main__":
+    main()
