@@ -78,3 +78,12 @@ def test_offline_cifar10_archive():
     assert np.bincount(full["y_test"]).tolist() == [1000] * 10
     mean = full["x_train"].reshape(-1, 3, 1024).mean((0, 2)) / 255
     assert np.allclose(mean, [0.4914, 0.4822, 0.4465], atol=0.002)
+
+
+def test_every_prefix_of_a_split_is_class_balanced():
+    # sources list images class by class; evaluations take the first k of a split
+    y = np.repeat(np.arange(10), 100)
+    idx = data.stratified_indices(y, 500, seed=0)
+    assert len(np.unique(y[idx[:50]])) >= 8
+    full = data.stratified_indices(y, 0, seed=0)
+    assert sorted(full) == list(range(1000)) and len(np.unique(y[full[:50]])) >= 8

@@ -22,17 +22,38 @@ from tickets.data import Split
 Model = Callable[[torch.Tensor], torch.Tensor]
 
 
+BN_MODES = ("eval", "batch", "update")
+
+
 @contextlib.contextmanager
-def eval_mode(model: nn.Module | Model, train: bool = False) -> Iterator[None]:
-    """Temporarily put a module in eval mode (or train mode with train=True)."""
+def eval_mode(model: nn.Module | Model, train: bool = False, bn_mode: str | None = None
+              ) -> Iterator[None]:
+    """Temporarily set how the model runs while an attack differentiates it.
+
+    bn_mode 'eval' (the default; train=False): eval mode, running statistics used.
+    'batch' (train=True): train mode with BatchNorm on batch statistics but its running
+    statistics frozen, so the attack sees the very function being trained and changes nothing.
+    'update': train mode with running statistics updated by every attack step, as the RST
+    release does (the paper's flaw (c)).
+    """
     if not isinstance(model, nn.Module):
         yield
         return
+    mode = bn_mode or ("batch" if train else "eval")
+    if mode not in BN_MODES:
+        raise ValueError(f"invalid bn_mode={mode!r}: allowed values are {BN_MODES}")
     was_training = model.training
-    model.train(train)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    model.train(mode != "eval")
+    if mode == "batch":
+        for m in bns:
+            m.momentum = 0.0
     try:
         yield
     finally:
+        for m, mom in zip(bns, momenta, strict=True):
+            m.momentum = mom
         model.train(was_training)
 
 
@@ -88,7 +109,7 @@ def input_grad(model: Model, x: torch.Tensor, y: torch.Tensor, loss: str = "ce"
 def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
         alpha: float = 2 / 255, steps: int = 10, norm: str = "linf", loss: str = "ce",
         random_start: bool = True, restarts: int = 1, early_stop: bool = False,
-        generator: torch.Generator | None = None, bn_train: bool = False) -> torch.Tensor:
+        generator: torch.Generator | None = None, bn_mode: str = "eval") -> torch.Tensor:
     """Projected gradient descent. Over restarts, a sample keeps the first misclassifying
     example found, else the one of highest loss. With early_stop a sample stops moving as
     soon as it is misclassified (the RST release's behaviour, weaker than the default)."""
@@ -97,7 +118,7 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
     best = x.clone()
     best_loss = torch.full((len(x),), -float("inf"), device=x.device)
     best_wrong = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-    with eval_mode(model, train=bn_train):
+    with eval_mode(model, bn_mode=bn_mode):
         for _ in range(restarts):
             delta = _random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
             active = torch.ones(len(x), dtype=torch.bool, device=x.device)
@@ -122,13 +143,13 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
 
 def fgsm(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
          alpha: float | None = None, random_start: bool = False, norm: str = "linf",
-         loss: str = "ce", generator: torch.Generator | None = None, bn_train: bool = False
+         loss: str = "ce", generator: torch.Generator | None = None, bn_mode: str = "eval"
          ) -> torch.Tensor:
     """One signed-gradient step of size alpha (eps by default), from x or a random start."""
     if eps == 0:
         return x.clone()
     alpha = eps if alpha is None else alpha
-    with eval_mode(model, train=bn_train):
+    with eval_mode(model, bn_mode=bn_mode):
         delta = _random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
         grad, _ = input_grad(model, x + delta, y, loss)
         delta = _project(delta + _step(grad, alpha, norm), x, eps, norm)
@@ -145,16 +166,16 @@ def passes_per_example(cfg: AttackConfig) -> int:
 
 
 def perturb(model: Model, x: torch.Tensor, y: torch.Tensor, cfg: AttackConfig,
-            generator: torch.Generator | None = None, bn_train: bool = False) -> torch.Tensor:
+            generator: torch.Generator | None = None, bn_mode: str = "eval") -> torch.Tensor:
     """Adversarial examples for a batch under an AttackConfig."""
     if cfg.kind == "none":
         return x
     if cfg.kind == "fgsm":
-        return fgsm(model, x, y, cfg.eps, cfg.eps, False, cfg.norm, cfg.loss, generator, bn_train)
+        return fgsm(model, x, y, cfg.eps, cfg.eps, False, cfg.norm, cfg.loss, generator, bn_mode)
     if cfg.kind == "fgsm_rs":
-        return fgsm(model, x, y, cfg.eps, cfg.alpha, True, cfg.norm, cfg.loss, generator, bn_train)
+        return fgsm(model, x, y, cfg.eps, cfg.alpha, True, cfg.norm, cfg.loss, generator, bn_mode)
     return pgd(model, x, y, cfg.eps, cfg.alpha, cfg.steps, cfg.norm, cfg.loss, cfg.random_start,
-               cfg.restarts, cfg.early_stop, generator, bn_train)
+               cfg.restarts, cfg.early_stop, generator, bn_mode)
 
 
 @dataclass

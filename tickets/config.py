@@ -159,7 +159,12 @@ class TrainConfig:
         default_factory=lambda: AttackConfig(kind="pgd", steps=10, alpha=2 / 255))
     n_val_eval: int = 500
     track_test: bool = False  # also evaluate the test split each epoch (paper protocol)
-    adv_train_mode_bn: bool = False  # paper's flaw (c): craft training examples in train mode
+    # How BatchNorm runs while training examples are crafted: 'batch' (batch statistics,
+    # running statistics frozen), 'eval', or 'update' (the RST release's flaw (c)).
+    adv_bn: str = "batch"
+    # Clean training images used to re-estimate BatchNorm running statistics at the end of
+    # every epoch, before validation and checkpointing (0 = off).
+    bn_recalibrate: int = 1024
 
     def validate(self) -> TrainConfig:
         _check_choice("train.trainable", self.trainable, TRAINABLE)
@@ -176,6 +181,8 @@ class TrainConfig:
         _check_range("train.warmup_epochs", self.warmup_epochs, 0, self.epochs, integer=True)
         _check_range("train.seed", self.seed, 0, None, integer=True)
         _check_range("train.n_val_eval", self.n_val_eval, 0, None, integer=True)
+        _check_choice("train.adv_bn", self.adv_bn, ("batch", "eval", "update"))
+        _check_range("train.bn_recalibrate", self.bn_recalibrate, 0, None, integer=True)
         self.adversary.validate("train.adversary")
         self.val_attack.validate("train.val_attack")
         return self

@@ -203,20 +203,24 @@ def synthetic_arrays(n_train: int = 512, n_test: int = 256, num_classes: int = 1
 
 def stratified_indices(labels: np.ndarray, n: int, seed: int,
                        exclude: np.ndarray | None = None) -> np.ndarray:
-    """n indices with classes as balanced as possible, drawn with a seeded generator."""
+    """n indices with classes as balanced as possible, in a seeded random order.
+
+    The order is shuffled (the sources list images class by class), so that the first k of
+    a split, which evaluations take, are a fair sample too. n <= 0 means all of the pool.
+    """
     pool = np.arange(len(labels))
     if exclude is not None and len(exclude):
         pool = np.setdiff1d(pool, exclude)
-    if n <= 0 or n >= len(pool):
-        return pool
     g = np.random.default_rng(seed)
+    if n <= 0 or n >= len(pool):
+        return g.permutation(pool)
     classes = np.unique(labels[pool])
     per = {c: g.permutation(pool[labels[pool] == c]) for c in classes}
     base, extra = divmod(n, len(classes))
     order = g.permutation(len(classes))
     chosen = [per[c][: base + (1 if rank < extra else 0)] for rank, c in
               zip(np.argsort(order), classes, strict=True)]
-    return np.sort(np.concatenate(chosen))
+    return g.permutation(np.concatenate(chosen))
 
 
 @dataclass

@@ -64,12 +64,15 @@ class Builder:
     def bn(self, c: int) -> nn.Module:
         return nn.BatchNorm2d(c, affine=self.bn_affine)
 
+    def bn1d(self, c: int) -> nn.Module:
+        return nn.BatchNorm1d(c, affine=self.bn_affine)
+
 
 def _w(base: int, width: float) -> int:
     return max(1, int(round(base * width)))
 
 
-# ---- conv-n (the edge-popup paper's small VGG-like nets, with BatchNorm) -------------------
+# ---- conv-n (the edge-popup paper's small VGG-like nets, with BatchNorm added) ------------
 class ConvNet(nn.Module):
     def __init__(self, b: Builder, plan: list, width: float, num_classes: int) -> None:
         super().__init__()
@@ -85,9 +88,11 @@ class ConvNet(nn.Module):
                 cin = c
         self.features = nn.Sequential(*layers)
         h = _w(256, width)
+        # BatchNorm after the hidden linear layers too: without it a sparse mask shrinks the
+        # activations by about sqrt(remaining) per layer and the logits all but vanish.
         self.classifier = nn.Sequential(
-            nn.Flatten(), b.linear(cin * size * size, h), nn.ReLU(inplace=True),
-            b.linear(h, h), nn.ReLU(inplace=True), b.linear(h, num_classes))
+            nn.Flatten(), b.linear(cin * size * size, h), b.bn1d(h), nn.ReLU(inplace=True),
+            b.linear(h, h), b.bn1d(h), nn.ReLU(inplace=True), b.linear(h, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

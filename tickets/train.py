@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,11 @@ from tickets.data import Data, augment
 from tickets.layers import freeze_masks, set_mode, set_remaining
 from tickets.models import Net, build_from_config, param_counts
 from tickets.store import Store, atomic_torch_save, read_json
+
+
+def show_progress(requested: bool) -> bool:
+    """Progress bars unless asked not to, or TICKETS_PROGRESS=0 (batch runs of the report)."""
+    return requested and os.environ.get("TICKETS_PROGRESS", "1") != "0"
 
 
 def default_device() -> torch.device:
@@ -111,6 +117,28 @@ class TrainRun:
         return model
 
 
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, split, n: int, batch_size: int) -> None:
+    """Re-estimate BatchNorm running statistics as the plain average over the first n
+    training images, for the weights and mask now in force."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if n <= 0 or not bns:
+        return
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    was_training = model.training
+    model.train()
+    try:
+        for i in range(0, min(n, len(split)), batch_size):
+            model(split.images(slice(i, min(i + batch_size, n))))
+    finally:
+        for m, mom in zip(bns, momenta, strict=True):
+            m.momentum = mom
+        model.train(was_training)
+
+
 def _epoch_eval(model: nn.Module, data: Data, cfg: TrainConfig, epoch: int,
                 split: str) -> dict[str, float]:
     if cfg.n_val_eval == 0:
@@ -175,7 +203,7 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
                                  "best_test_epoch": run.best_test_epoch})
 
     per_example = passes_per_example(tc.adversary) + 1
-    bar = tqdm(total=total, initial=step, disable=not progress, leave=False,
+    bar = tqdm(total=total, initial=step, disable=not show_progress(progress), leave=False,
                desc=f"{cfg.train.trainable} r={tc.remaining:g} {cfg.model.name}")
     t0 = time.perf_counter()
     order = _epoch_order(n, tc.seed, step // steps_per_epoch).to(device)
@@ -191,7 +219,7 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
         y = data.train.y[idx]
         for group in opt.param_groups:
             group["lr"] = lr_at(tc, step, steps_per_epoch)
-        x_adv = perturb(model, x, y, tc.adversary, g, bn_train=tc.adv_train_mode_bn)
+        x_adv = perturb(model, x, y, tc.adversary, g, bn_mode=tc.adv_bn)
         model.train()
         logits = model(x_adv)
         loss = F.cross_entropy(logits, y)
@@ -209,6 +237,7 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
                                    "train_loss": sums["loss"] / sums["seen"],
                                    "train_adv_acc": sums["correct"] / sums["seen"]}
             sums = {"loss": 0.0, "correct": 0, "seen": 0}
+            recalibrate_bn(model, data.train, tc.bn_recalibrate, bs)
             row.update(_epoch_eval(model, data, tc, epoch, "val"))
             if tc.track_test:
                 row.update(_epoch_eval(model, data, tc, epoch, "test"))

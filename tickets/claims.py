@@ -1,0 +1,159 @@
+"""The claims under test, with the papers' numbers, and the verdicts computed from our results.
+
+Paper numbers are facts carried over from the papers (see ../shared/STUDY.md for the sources);
+those marked ~ were read off the papers' figures and are accurate to about 0.3 points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+RST = "Fu et al. 2021 (RST), arXiv 2110.14068"
+BOOST = "Li et al. 2020 (boosting tickets), arXiv 2003.05733"
+AWT = "Shi et al. 2022 (AWT), arXiv 2202.06488"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    paper: str
+    title: str
+    paper_numbers: str
+    notebook: str
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("rst-1", RST, "Existence: RSTs come close to dense PGD-AT and match dense nets of "
+          "comparable size", "ResNet-18: dense PGD-AT 81.73 / 50.19 (nat / PGD-20); best RST "
+          "~79.7 / ~47.7 at remaining 0.2", "01_existence"),
+    Claim("rst-2", RST, "Inverted U: robust accuracy peaks at 5-20 % remaining and collapses at "
+          "the ends", "ResNet-18 PGD-20: 0.01 ~37.6, 0.05 ~45.8, 0.1 ~47.0, 0.2 ~47.7, 0.5 ~46.1, "
+          "0.7 ~43.9, 0.9 ~28.1", "01_existence"),
+    Claim("rst-3", RST, "Signed Kaiming constant init is best", "~47.7 vs Kaiming uniform ~46.0, "
+          "Kaiming/Xavier normal ~45.5", "02_initialisation"),
+    Claim("rst-4", RST, "Element-wise > row-wise > kernel-wise masks", "~47.7 / ~43.6 / ~37.6",
+          "03_sparsity_pattern"),
+    Claim("rst-5", RST, "PGD in the search beats FGSM and FGSM-RS", "~47.7 / ~46.1 / ~44.2",
+          "04_search_attack"),
+    Claim("rst-6", RST, "Lottery phenomenon: RST > FT-Reinit, FT-Inherit > FT-Reinit at low "
+          "ratios", "ResNet-18 @0.05: RST ~45.8, Inherit ~47.1, Reinit ~44.0", "05_lottery"),
+    Claim("rst-7", RST, "Wider or deeper random nets hold better RSTs", "qualitative",
+          "06_overparameterisation"),
+    Claim("rst-8", RST, "RSTs of different ratios transfer poorly to each other",
+          "white-box diagonal 43.9-47.8, transfer 60.0-74.3", "07_transferability"),
+    Claim("rst-9", RST, "R2S raises robust accuracy", "ResNet-18 R2S 77.49 / 63.93 (nat / "
+          "PGD-20), non-adaptive", "08_r2s"),
+    Claim("rst-10", RST, "AutoAttack accuracy of RSTs is much lower than PGD accuracy "
+          "(independent re-runs)", "re-run: 41 % PGD vs 18 % AutoAttack at 80 % sparsity",
+          "01_existence"),
+    Claim("boost-1", BOOST, "Boosting tickets converge faster than winning tickets",
+          "VGG-16 after 20 epochs: 91.25 vs 88.10", "09_boosting"),
+    Claim("boost-2", BOOST, "An FGSM-found ticket retrained with PGD matches dense PGD-AT sooner",
+          "VGG-16: 60 epochs 45.73 / 76.48 vs 100 dense epochs 44.78 / 77.21; WRN 0.51x time",
+          "09_boosting"),
+    Claim("awt-1", AWT, "Adversarial winning tickets (our NTK reconstruction) match dense PGD-AT "
+          "at 80-98 % sparsity", "qualitative (full text unavailable)", "10_awt"),
+    Claim("awt-2", AWT, "AWT preserves training dynamics better than baselines",
+          "qualitative (full text unavailable)", "10_awt"),
+)
+
+CLAIMS_BY_ID = {c.id: c for c in CLAIMS}
+
+# Figure 2 of the RST paper, ResNet-18 on CIFAR-10, robust accuracy (PGD-20) by remaining ratio
+PAPER_RST_CURVE = {0.01: 37.6, 0.05: 45.8, 0.1: 47.0, 0.2: 47.7, 0.5: 46.1, 0.7: 43.9, 0.9: 28.1}
+PAPER_DENSE_RESNET18 = {"clean": 81.73, "pgd20": 50.19}
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+
+
+@dataclass
+class Verdict:
+    claim: str
+    verdict: str
+    ours: str
+    reason: str
+    scale: str = ""
+    notebook: str = ""
+    anchor: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"invalid verdict={self.verdict!r}: allowed values are {VERDICTS}")
+        if self.claim not in CLAIMS_BY_ID:
+            raise ValueError(f"unknown claim={self.claim!r}: known {sorted(CLAIMS_BY_ID)}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+# Tolerances of the verdicts, in accuracy points (fractions of 1).
+EXISTENCE_CLOSE = 0.03   # the paper's best RST is 2.5 points under dense PGD-AT
+MATCH_TOLERANCE = 0.01   # "matches" the comparable-size dense net: not more than 1 point below
+U_MARGIN = 0.02          # both ends of the curve at least 2 points under the peak
+AA_GAP_LARGE = 0.05      # a PGD - AutoAttack gap of 5 points or more is "much lower"
+AA_GAP_SMALL = 0.02
+
+
+def verdict_existence(rst: pd.DataFrame, dense: pd.DataFrame) -> Verdict:
+    """Claim 1: the best RST within EXISTENCE_CLOSE of same-width dense PGD-AT, and at least
+    as robust (within MATCH_TOLERANCE) as a dense net with as many weights as it keeps."""
+    best = rst.loc[rst["pgd20"].idxmax()]
+    same = dense.iloc[0]
+    small = dense.iloc[1]
+    gap = same["pgd20"] - best["pgd20"]
+    vs_small = best["pgd20"] - small["pgd20"]
+    close, match = gap <= EXISTENCE_CLOSE, vs_small >= -MATCH_TOLERANCE
+    v = "reproduced" if close and match else "partly" if close or match else "not reproduced"
+    ours = (f"best RST (r={best['remaining']:g}) {_pct(best['clean'])} / {_pct(best['pgd20'])}; "
+            f"dense PGD-AT {_pct(same['clean'])} / {_pct(same['pgd20'])}; same-size dense "
+            f"{_pct(small['clean'])} / {_pct(small['pgd20'])}")
+    reason = (f"RST is {100 * gap:+.1f} points under same-width dense PGD-AT (close if <= "
+              f"{100 * EXISTENCE_CLOSE:g}); {100 * vs_small:+.1f} points against the dense net "
+              f"of its size (matches if >= {-100 * MATCH_TOLERANCE:g})")
+    return Verdict("rst-1", v, ours, reason)
+
+
+def verdict_inverted_u(rst: pd.DataFrame) -> Verdict:
+    """Claim 2: the curve peaks at an interior ratio, both ends at least U_MARGIN lower; the
+    paper puts the peak at 5-20 %."""
+    t = rst.sort_values("remaining")
+    accs = t["pgd20"].to_numpy()
+    ratios = t["remaining"].to_numpy()
+    if len(t) < 3:
+        return Verdict("rst-2", "not run", "fewer than 3 ratios", "a curve needs 3 or more ratios")
+    i = int(accs.argmax())
+    interior = 0 < i < len(accs) - 1
+    drops = accs[i] - accs[0], accs[i] - accs[-1]
+    u = interior and min(drops) >= U_MARGIN
+    in_window = 0.05 <= ratios[i] <= 0.2
+    v = "reproduced" if u and in_window else "partly" if u or interior else "not reproduced"
+    ours = ", ".join(f"{r:g}: {_pct(a)}" for r, a in zip(ratios, accs, strict=True))
+    reason = (f"peak at remaining {ratios[i]:g} ({'interior' if interior else 'at an end'}); "
+              f"ends {100 * drops[0]:.1f} and {100 * drops[1]:.1f} points under the peak "
+              f"(need >= {100 * U_MARGIN:g}); paper's peak window 0.05-0.2")
+    return Verdict("rst-2", v, ours, reason)
+
+
+def verdict_aa_gap(rows: pd.DataFrame) -> Verdict:
+    """Claim 10: PGD accuracy minus AutoAttack accuracy on the same images, for the RSTs."""
+    r = rows.dropna(subset=["aa"])
+    if r.empty:
+        return Verdict("rst-10", "not run", "no AutoAttack figures", "AutoAttack was not run")
+    rst = r[r["kind"] == "RST"]
+    gaps = rst["pgd20_on_aa_images"] - rst["aa"]
+    dense = r[r["kind"] != "RST"]
+    dgaps = dense["pgd20_on_aa_images"] - dense["aa"]
+    mean_gap = float(gaps.mean())
+    v = ("reproduced" if mean_gap >= AA_GAP_LARGE else "not reproduced"
+         if mean_gap < AA_GAP_SMALL else "partly")
+    ours = (f"RST PGD-AA gap mean {100 * mean_gap:.1f} points (max {100 * gaps.max():.1f}); "
+            f"dense baselines {100 * dgaps.mean():.1f}" if len(dgaps) else "")
+    reason = (f"'much lower' taken as a gap >= {100 * AA_GAP_LARGE:g} points; under "
+              f"{100 * AA_GAP_SMALL:g} is not reproduced")
+    return Verdict("rst-10", v, ours, reason)

@@ -1,0 +1,218 @@
+"""Experiments the notebooks call, one function per experiment, each cached through the store.
+
+A notebook holds parameters, calls these, and draws and judges what they return; the
+computing happens here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+
+from tickets import attacks
+from tickets.config import AttackConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+from tickets.config import replace as cfg_replace
+from tickets.data import Data, load
+from tickets.models import build, param_counts
+from tickets.store import Store
+from tickets.train import TrainRun, default_device, train
+
+
+def attack_config(kind: str, eps: float = 8 / 255, steps: int = 7,
+                  alpha: float | None = None, **kw) -> AttackConfig:
+    """An adversary by name. Step sizes follow common practice when not given: 2/255 for
+    PGD at eps 8/255 (2.5 eps / steps at other settings), 1.25 eps for FGSM-RS."""
+    if alpha is None:
+        if kind == "pgd":
+            alpha = 2 / 255 if (abs(eps - 8 / 255) < 1e-9 and steps >= 4) else 2.5 * eps / steps
+        else:
+            alpha = 1.25 * eps
+    return AttackConfig(kind=kind, eps=eps, steps=steps, alpha=alpha, **kw).validate()
+
+
+def base_config(model: str = "conv4", width: float = 0.5, init: str = "signed_constant",
+                pattern: str = "element", init_seed: int = 0, dataset: str = "cifar10",
+                n_train: int = 5000, n_val: int = 500, data_seed: int = 0, epochs: int = 5,
+                batch_size: int = 128, lr: float = 0.1, weight_decay: float = 5e-4,
+                schedule: str = "cosine", adversary: str = "pgd", adv_steps: int = 3,
+                eps: float = 8 / 255, val_steps: int = 5, n_val_eval: int = 500,
+                seed: int = 0, track_test: bool = True) -> RunConfig:
+    """The RST search configuration that every study starts from."""
+    num_classes = 100 if dataset == "cifar100" else 10
+    cfg = RunConfig(
+        model=ModelConfig(name=model, width=width, num_classes=num_classes, init=init,
+                          pattern=pattern, init_seed=init_seed, masked=True),
+        data=DataConfig(dataset=dataset, n_train=n_train, n_val=n_val, n_test=0,
+                        seed=data_seed),
+        train=TrainConfig(trainable="scores", remaining=1.0, epochs=epochs,
+                          batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                          schedule=schedule, seed=seed,
+                          adversary=attack_config(adversary, eps, adv_steps),
+                          val_attack=attack_config("pgd", eps, val_steps),
+                          n_val_eval=n_val_eval, track_test=track_test))
+    return cfg.validate()
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How a model is evaluated: the strict protocol and the paper's, side by side."""
+
+    n_test: int = 1000
+    eps: float = 8 / 255
+    pgd_steps: int = 20
+    pgd_restarts: int = 1
+    aa_n: int = 200
+    aa_version: str = "standard"
+    aa_attacks: tuple[str, ...] = ()
+    seed: int = 0
+
+    def strict_pgd(self) -> AttackConfig:
+        return attack_config("pgd", self.eps, self.pgd_steps, alpha=2 / 255 if abs(
+            self.eps - 8 / 255) < 1e-9 else None, restarts=self.pgd_restarts)
+
+    def paper_pgd(self) -> AttackConfig:
+        return cfg_replace(self.strict_pgd(), early_stop=True, restarts=1)
+
+    def aa_label(self) -> str:
+        if self.aa_version == "custom":
+            return "AA(" + "+".join(self.aa_attacks) + ")"
+        return f"AA-{self.aa_version}"
+
+
+_DATA_CACHE: dict[tuple, Data] = {}
+
+
+def load_data(cfg: RunConfig, n_test: int, device: str | torch.device | None = None) -> Data:
+    """The run's data with n_test test images, loaded once per process."""
+    device = torch.device(device) if device is not None else default_device()
+    dcfg = cfg_replace(cfg.data, n_test=n_test)
+    key = (dcfg, str(device))
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = load(dcfg, device)
+    return _DATA_CACHE[key]
+
+
+@dataclass(frozen=True)
+class _EvalKey:
+    run: str
+    which: str
+    attack: str
+    n: int
+    seed: int
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None = None,
+                 which: str = "best", protocol: str = "strict") -> dict:
+    """Clean, PGD and (strict protocol) AutoAttack accuracy of one checkpoint, cached.
+
+    protocol='strict': the checkpoint chosen on validation, PGD without early stop, AutoAttack.
+    protocol='paper': the checkpoint chosen on the test set, PGD with per-sample early stop.
+    """
+    from tickets.config import config_hash
+
+    store = store or Store()
+    attack = spec.strict_pgd() if protocol == "strict" else spec.paper_pgd()
+    key = _EvalKey(config_hash(run.cfg), which, attack.describe(), spec.n_test, spec.seed,
+                   data.cfg)
+
+    def compute() -> dict:
+        model = run.model(which, device=data.test.x.device)
+        t0 = time.perf_counter()
+        r = attacks.evaluate(model, data.test, attack, n=spec.n_test, seed=spec.seed)
+        out = {"clean": r.clean, "pgd": r.robust, "pgd_attack": r.attack, "n": r.n,
+               "eval_seconds": time.perf_counter() - t0}
+        if protocol == "strict" and spec.aa_n > 0:
+            t0 = time.perf_counter()
+            aa = attacks.autoattack(model, data.test, eps=spec.eps, n=spec.aa_n,
+                                    version=spec.aa_version,
+                                    attacks=list(spec.aa_attacks) or None, seed=spec.seed)
+            out.update({"aa": aa.robust, "aa_clean": aa.clean, "aa_attack": aa.attack,
+                        "aa_n": aa.n, "aa_seconds": time.perf_counter() - t0})
+            # PGD on the same images as AutoAttack, for a like-for-like gap
+            sub = attacks.evaluate(model, data.test, attack, n=spec.aa_n, seed=spec.seed)
+            out["pgd_on_aa_images"] = sub.robust
+        return out
+
+    return store.cached(key, f"eval-{protocol}-{which}", compute, kind="eval")
+
+
+def _row(run: TrainRun, data: Data, spec: EvalSpec, store: Store, **extra) -> dict:
+    strict = evaluate_run(run, data, spec, store, "best", "strict")
+    paper_which = "best_test" if run.cfg.train.track_test else "last"
+    paper = evaluate_run(run, data, spec, store, paper_which, "paper")
+    model = run.model("best", device="cpu")
+    counts = param_counts(model)
+    row = {**extra, "kept_params": counts["kept"], "total_params": counts["total"],
+           "clean": strict["clean"], "pgd20": strict["pgd"], "aa": strict.get("aa"),
+           "pgd20_on_aa_images": strict.get("pgd_on_aa_images"),
+           "paper_clean": paper["clean"], "paper_pgd20": paper["pgd"],
+           "best_epoch": run.best_epoch, "passes": run.passes, "train_seconds": run.seconds,
+           "n_test": strict["n"], "aa_n": strict.get("aa_n"),
+           "pgd_attack": strict["pgd_attack"], "aa_attack": strict.get("aa_attack")}
+    return row
+
+
+def rst_sweep(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
+              store: Store | None = None, progress: bool = True) -> pd.DataFrame:
+    """Search one RST per remaining ratio in one random network, and evaluate each."""
+    store = store or Store()
+    rows = []
+    for r in ratios:
+        run_cfg = cfg_replace(cfg, **{"train.remaining": float(r)})
+        run = train(run_cfg, data, store, device=data.train.x.device, progress=progress)
+        rows.append(_row(run, data, spec, store, kind="RST", remaining=float(r),
+                         width=cfg.model.width))
+    return pd.DataFrame(rows)
+
+
+def dense_config(cfg: RunConfig, width: float | None = None, lr: float | None = None
+                 ) -> RunConfig:
+    """Dense PGD-AT with the search's data, adversary, epochs and batch: the same budget in
+    forward+backward passes. Weights get Kaiming-normal init and affine BatchNorm."""
+    return cfg_replace(cfg, **{"model.masked": False, "model.init": "kaiming_normal",
+                               "model.pattern": "element",
+                               "model.width": cfg.model.width if width is None else width,
+                               "train.trainable": "weights", "train.remaining": 1.0,
+                               "train.lr": cfg.train.lr if lr is None else lr})
+
+
+def matching_width(name: str, target_params: int, num_classes: int = 10) -> float:
+    """The width multiplier whose dense model has about target_params weights."""
+    lo, hi = 1 / 64, 4.0
+    for _ in range(30):
+        mid = (lo * hi) ** 0.5
+        n = param_counts(build(name, width=mid, masked=False, num_classes=num_classes))["total"]
+        lo, hi = (mid, hi) if n < target_params else (lo, mid)
+    return round((lo * hi) ** 0.5, 4)
+
+
+def dense_baselines(cfg: RunConfig, rst_table: pd.DataFrame, data: Data, spec: EvalSpec,
+                    store: Store | None = None, lr: float | None = None,
+                    progress: bool = True) -> pd.DataFrame:
+    """Dense PGD-AT of the same architecture, and of a width whose weight count matches the
+    best RST's kept weights (best by strict validation-chosen PGD accuracy)."""
+    store = store or Store()
+    best = rst_table.loc[rst_table["pgd20"].idxmax()]
+    small_w = matching_width(cfg.model.name, int(best["kept_params"]), cfg.model.num_classes)
+    rows = []
+    for label, w in (("dense PGD-AT (same width)", cfg.model.width),
+                     ("dense PGD-AT (RST's size)", small_w)):
+        dcfg = dense_config(cfg, w, lr)
+        run = train(dcfg, data, store, device=data.train.x.device, progress=progress)
+        rows.append(_row(run, data, spec, store, kind=label, remaining=1.0, width=w))
+    return pd.DataFrame(rows)
+
+
+def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> str:
+    """One line naming the scale and data a number was measured at."""
+    adv = cfg.train.adversary
+    adv_s = "PGD-%d" % adv.steps if adv.kind == "pgd" else adv.kind.upper()
+    aa = f", {spec.aa_label()} on {spec.aa_n}" if spec.aa_n else ""
+    return (f"{profile} profile: {cfg.model.name} width {cfg.model.width:g}, "
+            f"{data.cfg.dataset} {data.source}, {len(data.train)} train / {len(data.val)} val "
+            f"images, {cfg.train.epochs} epochs, {adv_s} eps {adv.eps * 255:g}/255 in training; "
+            f"PGD-{spec.pgd_steps} on {spec.n_test} test images{aa}")

@@ -1,0 +1,56 @@
+"""Figures for the notebooks. Every figure names its profile and data in its title."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+
+def ratio_curve(rst: pd.DataFrame, dense: pd.DataFrame, paper_curve: dict[float, float],
+                paper_dense: dict[str, float], title: str) -> plt.Figure:
+    """Robust and clean accuracy against remaining ratio, ours beside the paper's curve."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    t = rst.sort_values("remaining")
+    ax = axes[0]
+    ax.plot(t["remaining"], 100 * t["pgd20"], "o-", color="C0", label="RST, PGD-20 (strict)")
+    ax.plot(t["remaining"], 100 * t["paper_pgd20"], "o--", color="C0", alpha=0.5,
+            label="RST, PGD-20 (paper protocol)")
+    if t["aa"].notna().any():
+        ax.plot(t["remaining"], 100 * t["aa"], "s-", color="C3", label="RST, AutoAttack")
+    for (_, row), c in zip(dense.iterrows(), ("C2", "C4"), strict=False):
+        ax.axhline(100 * row["pgd20"], color=c, ls=":", label=f"{row['kind']}, PGD-20")
+    ax.plot(list(paper_curve), list(paper_curve.values()), "x-", color="gray",
+            label="paper, ResNet-18 (~)")
+    ax.axhline(paper_dense["pgd20"], color="gray", ls=":", lw=1, label="paper dense PGD-AT")
+    ax.set_xscale("log")
+    ax.set_xlabel("remaining ratio (kept fraction of weights)")
+    ax.set_ylabel("robust accuracy (%)")
+    ax.set_title("Robust accuracy")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    ax.plot(t["remaining"], 100 * t["clean"], "o-", color="C0", label="RST, clean")
+    for (_, row), c in zip(dense.iterrows(), ("C2", "C4"), strict=False):
+        ax.axhline(100 * row["clean"], color=c, ls=":", label=f"{row['kind']}, clean")
+    ax.axhline(paper_dense["clean"], color="gray", ls=":", lw=1, label="paper dense PGD-AT")
+    ax.set_xscale("log")
+    ax.set_xlabel("remaining ratio")
+    ax.set_ylabel("clean accuracy (%)")
+    ax.set_title("Clean accuracy")
+    ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(histories: dict[str, list[dict]], key: str = "val_robust",
+                    title: str = "") -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, h in histories.items():
+        ax.plot([r["epoch"] for r in h], [100 * r.get(key, float("nan")) for r in h], "o-",
+                label=label, ms=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{key} (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

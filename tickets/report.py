@@ -1,0 +1,209 @@
+"""`make report`: execute the notebooks with a profile, convert them to HTML, write the index.
+
+    python -m tickets.report --profile cpu [--notebooks 01 03] [--screenshot-only]
+
+The index is built from the verdict records (JSON) the notebooks write with
+:func:`record_verdict`; it never reads the HTML. A claim with no record shows "not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from tickets.claims import CLAIMS, Verdict
+from tickets.store import atomic_write_bytes, atomic_write_json, read_json
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("smoke", "cpu", "gpu", "paper")
+KERNEL = "tickets"
+
+
+# ---- called from notebooks -------------------------------------------------------------------
+def record_verdict(results_dir: str | os.PathLike, verdict: Verdict, scale: str, notebook: str,
+                   anchor: str, table: list[dict] | None = None) -> Path:
+    """Write one claim's verdict where the index builder will find it."""
+    verdict.scale, verdict.notebook, verdict.anchor = scale, notebook, anchor
+    out = Path(results_dir) / "results" / f"{verdict.claim}.json"
+    payload = verdict.as_dict()
+    if table is not None:
+        payload["table"] = table
+    atomic_write_json(out, payload)
+    return out
+
+
+# ---- building the report ---------------------------------------------------------------------
+def notebooks(selected: list[str] | None = None) -> list[Path]:
+    found = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if selected:
+        found = [p for p in found if any(p.name.startswith(s) for s in selected)]
+        if not found:
+            raise SystemExit(f"no notebook matches --notebooks {' '.join(selected)}")
+    return found
+
+
+def profile_params(profile: str, nb: Path) -> dict:
+    if profile not in PROFILES:
+        raise SystemExit(f"invalid profile={profile!r}: allowed values are {PROFILES}")
+    f = ROOT / "params" / profile / f"{nb.stem[:2]}.yaml"
+    if not f.exists():
+        if profile == "smoke":
+            return {}
+        raise SystemExit(f"no parameters for {nb.name} at profile {profile}: {f} is missing")
+    return yaml.safe_load(f.read_text()) or {}
+
+
+def execute(nb: Path, profile: str, out_dir: Path) -> tuple[Path, float]:
+    import papermill as pm
+
+    out = out_dir / nb.name
+    params = {**profile_params(profile, nb), "profile": profile,
+              "results_dir": str(out_dir.resolve())}
+    t0 = time.perf_counter()
+    os.environ["TICKETS_PROGRESS"] = "0"  # the kernel inherits it: no bars in the report
+    pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=KERNEL,
+                        cwd=str(nb.parent), progress_bar=True, log_output=False)
+    return out, time.perf_counter() - t0
+
+
+def to_html(executed: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter()
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    out = executed.with_suffix(".html")
+    atomic_write_bytes(out, body.encode())
+    return out
+
+
+_COLOURS = {"reproduced": "#1a7f37", "partly": "#9a6700", "not reproduced": "#cf222e",
+            "not run": "#6e7781"}
+
+
+def build_index(out_dir: Path, profile: str) -> Path:
+    results = {}
+    for f in sorted((out_dir / "results").glob("*.json")):
+        r = read_json(f)
+        results[r["claim"]] = r
+    timings = {}
+    tf = out_dir / "timings.json"
+    if tf.exists():
+        timings = read_json(tf)
+    rows = []
+    for c in CLAIMS:
+        r = results.get(c.id)
+        verdict = r["verdict"] if r else "not run"
+        link = ""
+        page = out_dir / f"{c.notebook}.html"
+        if r and page.exists():
+            link = f'<a href="{c.notebook}.html#{html.escape(r["anchor"])}">{c.notebook}</a>'
+        elif page.exists():
+            link = f'<a href="{c.notebook}.html">{c.notebook}</a>'
+        rows.append(
+            "<tr>"
+            f"<td><b>{c.id}</b><br>{html.escape(c.title)}</td>"
+            f"<td>{html.escape(c.paper_numbers)}</td>"
+            f"<td>{html.escape(r['ours']) if r else ''}</td>"
+            f"<td>{html.escape(r['scale']) if r else ''}</td>"
+            f'<td style="color:{_COLOURS[verdict]};font-weight:bold">{verdict}</td>'
+            f"<td>{html.escape(r['reason']) if r else ''}</td>"
+            f"<td>{link}</td></tr>")
+    nb_rows = []
+    for p in sorted(out_dir.glob("[0-9][0-9]_*.html")):
+        secs = timings.get(p.stem)
+        when = f"{secs / 60:.1f} min" if secs is not None else ""
+        nb_rows.append(f'<li><a href="{p.name}">{p.stem}</a> {when}</li>')
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tickets report: {profile} profile</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; color: #1f2328; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
+th, td {{ border: 1px solid #d0d7de; padding: 6px 8px; vertical-align: top; text-align: left; }}
+th {{ background: #f6f8fa; }}
+tr:nth-child(even) td {{ background: #fbfcfd; }}
+</style></head><body>
+<h1>Lottery tickets under adversarial attack: reproduction report</h1>
+<p>Profile <b>{html.escape(profile)}</b>. Each row is one claim of the papers, with the paper's
+number, ours, the scale we measured it at, and a verdict computed by the notebook from its own
+results. Accuracies are natural / robust in percent unless stated. At the smoke and cpu
+profiles a result is a trend at small scale, not a reproduction of the paper's number.</p>
+<table><thead><tr><th>Claim</th><th>Paper</th><th>Ours</th><th>Scale and data</th>
+<th>Verdict</th><th>Why</th><th>Section</th></tr></thead><tbody>
+{''.join(rows)}
+</tbody></table>
+<h2>Studies</h2><ul>{''.join(nb_rows) or '<li>none executed yet</li>'}</ul>
+<p>Sources: Fu et al., NeurIPS 2021 (arXiv 2110.14068); Li et al. (arXiv 2003.05733); Shi et al.,
+AISTATS 2022 (arXiv 2202.06488). Paper numbers marked ~ were read off the papers' figures.</p>
+</body></html>
+"""
+    out = out_dir / "index.html"
+    atomic_write_bytes(out, page.encode())
+    return out
+
+
+def screenshot(page: Path, png: Path, width: int = 1400, height: int = 1600) -> Path:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise SystemExit("chromium is not installed (Debian: apt-get install chromium)")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile_dir:
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-quic", "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile_dir}", f"--window-size={width},{height}",
+                        f"--screenshot={png}", page.resolve().as_uri()],
+                       check=True, capture_output=True, timeout=120)
+    return png
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="cpu", choices=PROFILES)
+    ap.add_argument("--notebooks", nargs="*", help="prefixes such as 01 03 (default: all)")
+    ap.add_argument("--out", default=None, help="default reports/<profile>")
+    ap.add_argument("--screenshot-only", action="store_true")
+    a = ap.parse_args(argv)
+    out_dir = Path(a.out) if a.out else ROOT / "reports" / a.profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if a.screenshot_only:
+        shots = [screenshot(out_dir / "index.html", out_dir / "screenshots" / "index.png")]
+        pages = sorted(out_dir.glob("[0-9][0-9]_*.html"))
+        if pages:
+            shots.append(screenshot(pages[0], out_dir / "screenshots" / f"{pages[0].stem}.png",
+                                    height=4000))
+        print("\n".join(str(s) for s in shots))
+        return
+    tf = out_dir / "timings.json"
+    timings = read_json(tf) if tf.exists() else {}
+    for nb in notebooks(a.notebooks):
+        print(f"[{a.profile}] running {nb.name} ...", flush=True)
+        executed, secs = execute(nb, a.profile, out_dir)
+        timings[nb.stem] = secs
+        atomic_write_json(tf, timings)
+        to_html(executed)
+        print(f"[{a.profile}] {nb.name} done in {secs / 60:.1f} min", flush=True)
+    index = build_index(out_dir, a.profile)
+    print(f"report: {index}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def verdict_markdown(v: Verdict) -> str:
+    """A verdict as a short Markdown paragraph for a notebook's conclusion."""
+    return f"**{v.claim}: {v.verdict}.** Ours: {v.ours}. Why: {v.reason}."
