@@ -157,3 +157,64 @@ def verdict_aa_gap(rows: pd.DataFrame) -> Verdict:
     reason = (f"'much lower' taken as a gap >= {100 * AA_GAP_LARGE:g} points; under "
               f"{100 * AA_GAP_SMALL:g} is not reproduced")
     return Verdict("rst-10", v, ours, reason)
+
+
+# Peak robust accuracy by initialisation, RST paper Fig. 4 (ResNet-18, CIFAR-10)
+PAPER_INIT_PEAKS = {"signed_constant": 47.7, "kaiming_uniform": 46.0, "kaiming_normal": 45.5,
+                    "xavier_normal": 45.5}
+# Search adversary, RST paper Table/Fig. (ResNet-18, CIFAR-10, best ratio)
+PAPER_SEARCH_ATTACK = {"pgd": 47.7, "fgsm": 46.1, "fgsm_rs": 44.2}
+
+
+def _noise(t: pd.DataFrame) -> str:
+    """One binomial standard error of the accuracies, to read differences against."""
+    if "n_test" not in t or t.empty:
+        return ""
+    n = int(t["n_test"].min())
+    p = float(t["pgd20"].clip(0.05, 0.95).mean())
+    return f"; one standard error at n={n} is about {100 * (p * (1 - p) / n) ** 0.5:.1f} points"
+
+
+def _per_variant_best(t: pd.DataFrame) -> pd.Series:
+    return t.groupby("variant")["pgd20"].max()
+
+
+def verdict_initialisation(t: pd.DataFrame, favourite: str = "signed_constant") -> Verdict:
+    """Claim 3: signed Kaiming constant is best at every ratio, and at the peak."""
+    wide = t.pivot_table(index="remaining", columns="variant", values="pgd20")
+    others = wide.drop(columns=[favourite])
+    gap = wide[favourite] - others.max(axis=1)
+    wins = int((gap > 0).sum())  # strictly ahead; a tie is no evidence
+    peaks = _per_variant_best(t)
+    peak_ahead = peaks[favourite] > peaks.drop(favourite).max()
+    best_peak = favourite if peak_ahead else peaks.drop(favourite).idxmax()
+    v = ("reproduced" if wins == len(wide) else
+         "partly" if peak_ahead or wins > 0 else "not reproduced")
+    ours = "; ".join(f"{k}: peak {_pct(p)}" for k, p in peaks.sort_values(ascending=False).items())
+    reason = (f"{favourite} strictly best at {wins} of {len(wide)} ratios; best peak: "
+              f"{best_peak}; its margin over the runner-up is largest at remaining "
+              f"{gap.abs().idxmax():g} ({100 * gap.loc[gap.abs().idxmax()]:+.1f} points)"
+              + _noise(t))
+    return Verdict("rst-3", v, ours, reason)
+
+
+def catastrophic_overfitting(history: list[dict], drop: float = 0.10) -> bool:
+    """Validation robust accuracy falls by `drop` or more from its best to its last epoch."""
+    vals = [h["val_robust"] for h in history if "val_robust" in h]
+    return bool(vals) and max(vals) - vals[-1] >= drop
+
+
+def verdict_search_attack(t: pd.DataFrame) -> Verdict:
+    """Claim 5: searching under PGD gives more robust RSTs than FGSM, and FGSM than FGSM-RS."""
+    best = _per_variant_best(t)
+    needed = {"pgd", "fgsm", "fgsm_rs"}
+    if not needed <= set(best.index):
+        return Verdict("rst-5", "not run", "", f"needs the variants {sorted(needed)}")
+    pgd_best = best["pgd"] > max(best["fgsm"], best["fgsm_rs"])
+    order = best["pgd"] > best["fgsm"] > best["fgsm_rs"]
+    v = "reproduced" if order else "partly" if pgd_best else "not reproduced"
+    ours = " / ".join(f"{k} {_pct(best[k])}" for k in ("pgd", "fgsm", "fgsm_rs"))
+    reason = ("strict order PGD > FGSM > FGSM-RS " + ("holds" if order else "fails") +
+              ("; PGD is the best" if pgd_best else "; PGD is not strictly the best")
+              + _noise(t))
+    return Verdict("rst-5", v, ours, reason)

@@ -68,6 +68,7 @@ class EvalSpec:
     aa_version: str = "standard"
     aa_attacks: tuple[str, ...] = ()
     seed: int = 0
+    paper_protocol: bool = True  # also evaluate with test-set selection and early-stop PGD
 
     def strict_pgd(self) -> AttackConfig:
         return attack_config("pgd", self.eps, self.pgd_steps, alpha=2 / 255 if abs(
@@ -103,6 +104,7 @@ class _EvalKey:
     n: int
     seed: int
     data: DataConfig = field(default_factory=DataConfig)
+    autoattack: str = ""
 
 
 def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None = None,
@@ -116,8 +118,9 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
 
     store = store or Store()
     attack = spec.strict_pgd() if protocol == "strict" else spec.paper_pgd()
+    aa = f"{spec.aa_label()} n={spec.aa_n}" if protocol == "strict" and spec.aa_n else ""
     key = _EvalKey(config_hash(run.cfg), which, attack.describe(), spec.n_test, spec.seed,
-                   data.cfg)
+                   data.cfg, aa)
 
     def compute() -> dict:
         model = run.model(which, device=data.test.x.device)
@@ -143,7 +146,8 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
 def _row(run: TrainRun, data: Data, spec: EvalSpec, store: Store, **extra) -> dict:
     strict = evaluate_run(run, data, spec, store, "best", "strict")
     paper_which = "best_test" if run.cfg.train.track_test else "last"
-    paper = evaluate_run(run, data, spec, store, paper_which, "paper")
+    paper = (evaluate_run(run, data, spec, store, paper_which, "paper") if spec.paper_protocol
+             else {"clean": float("nan"), "pgd": float("nan")})
     model = run.model("best", device="cpu")
     counts = param_counts(model)
     row = {**extra, "kept_params": counts["kept"], "total_params": counts["total"],
@@ -210,9 +214,37 @@ def dense_baselines(cfg: RunConfig, rst_table: pd.DataFrame, data: Data, spec: E
 def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> str:
     """One line naming the scale and data a number was measured at."""
     adv = cfg.train.adversary
-    adv_s = "PGD-%d" % adv.steps if adv.kind == "pgd" else adv.kind.upper()
+    adv_s = f"PGD-{adv.steps}" if adv.kind == "pgd" else adv.kind.upper()
     aa = f", {spec.aa_label()} on {spec.aa_n}" if spec.aa_n else ""
     return (f"{profile} profile: {cfg.model.name} width {cfg.model.width:g}, "
             f"{data.cfg.dataset} {data.source}, {len(data.train)} train / {len(data.val)} val "
             f"images, {cfg.train.epochs} epochs, {adv_s} eps {adv.eps * 255:g}/255 in training; "
             f"PGD-{spec.pgd_steps} on {spec.n_test} test images{aa}")
+
+
+def rst_grid(cfg: RunConfig, variants: dict[str, dict], ratios: list[float], data: Data,
+             spec: EvalSpec, store: Store | None = None, progress: bool = True
+             ) -> pd.DataFrame:
+    """rst_sweep for each variant of the search configuration.
+
+    variants maps a label to dotted config changes, e.g.
+    {"kaiming_normal": {"model.init": "kaiming_normal"}}. Runs whose configuration equals one
+    already stored (another study's, say) are reused.
+    """
+    tables = []
+    for label, changes in variants.items():
+        t = rst_sweep(cfg_replace(cfg, **changes), ratios, data, spec, store, progress)
+        t.insert(0, "variant", label)
+        tables.append(t)
+    return pd.concat(tables, ignore_index=True)
+
+
+def training_histories(cfg: RunConfig, variants: dict[str, dict], ratio: float, data: Data,
+                       store: Store | None = None) -> dict[str, list[dict]]:
+    """The per-epoch histories of stored runs (trained by rst_grid), by variant label."""
+    out = {}
+    for label, changes in variants.items():
+        run_cfg = cfg_replace(cfg, **{**changes, "train.remaining": float(ratio)})
+        out[label] = train(run_cfg, data, store or Store(), device=data.train.x.device,
+                           progress=False).history
+    return out

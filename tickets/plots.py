@@ -54,3 +54,24 @@ def training_curves(histories: dict[str, list[dict]], key: str = "val_robust",
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def variant_curves(table: pd.DataFrame, title: str, paper: dict[str, float] | None = None,
+                   metric: str = "pgd20") -> plt.Figure:
+    """Robust accuracy against remaining ratio, one line per variant; the paper's peak value
+    per variant (if given) as a dotted level in the same colour."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for i, (label, t) in enumerate(table.groupby("variant", sort=False)):
+        t = t.sort_values("remaining")
+        ax.plot(t["remaining"], 100 * t[metric], "o-", color=f"C{i}", label=f"{label} (ours)")
+        if paper and label in paper:
+            ax.axhline(paper[label], color=f"C{i}", ls=":", lw=1,
+                       label=f"{label}: paper's peak (~)")
+    if table["remaining"].nunique() > 1:
+        ax.set_xscale("log")
+    ax.set_xlabel("remaining ratio")
+    ax.set_ylabel(f"{metric} accuracy (%)")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
