@@ -100,6 +100,15 @@ AA_GAP_LARGE = 0.05      # a PGD - AutoAttack gap of 5 points or more is "much l
 AA_GAP_SMALL = 0.02
 
 
+def _noise(t: pd.DataFrame, col: str = "pgd20", ncol: str = "n_test") -> str:
+    """One binomial standard error of the accuracies, to read differences against."""
+    if ncol not in t or t.empty or t[ncol].isna().all():
+        return ""
+    n = int(t[ncol].min())
+    p = float(t[col].clip(0.05, 0.95).mean())
+    return f"; one standard error at n={n} is about {100 * (p * (1 - p) / n) ** 0.5:.1f} points"
+
+
 def verdict_existence(rst: pd.DataFrame, dense: pd.DataFrame) -> Verdict:
     """Claim 1: the best RST within EXISTENCE_CLOSE of same-width dense PGD-AT, and at least
     as robust (within MATCH_TOLERANCE) as a dense net with as many weights as it keeps."""
@@ -115,7 +124,8 @@ def verdict_existence(rst: pd.DataFrame, dense: pd.DataFrame) -> Verdict:
             f"{_pct(small['clean'])} / {_pct(small['pgd20'])}")
     reason = (f"RST is {100 * gap:+.1f} points under same-width dense PGD-AT (close if <= "
               f"{100 * EXISTENCE_CLOSE:g}); {100 * vs_small:+.1f} points against the dense net "
-              f"of its size (matches if >= {-100 * MATCH_TOLERANCE:g})")
+              f"of its size (matches if >= {-100 * MATCH_TOLERANCE:g})"
+              + _noise(pd.concat([rst, dense])))
     return Verdict("rst-1", v, ours, reason)
 
 
@@ -136,7 +146,7 @@ def verdict_inverted_u(rst: pd.DataFrame) -> Verdict:
     ours = ", ".join(f"{r:g}: {_pct(a)}" for r, a in zip(ratios, accs, strict=True))
     reason = (f"peak at remaining {ratios[i]:g} ({'interior' if interior else 'at an end'}); "
               f"ends {100 * drops[0]:.1f} and {100 * drops[1]:.1f} points under the peak "
-              f"(need >= {100 * U_MARGIN:g}); paper's peak window 0.05-0.2")
+              f"(need >= {100 * U_MARGIN:g}); paper's peak window 0.05-0.2" + _noise(rst))
     return Verdict("rst-2", v, ours, reason)
 
 
@@ -155,7 +165,7 @@ def verdict_aa_gap(rows: pd.DataFrame) -> Verdict:
     ours = (f"RST PGD-AA gap mean {100 * mean_gap:.1f} points (max {100 * gaps.max():.1f}); "
             f"dense baselines {100 * dgaps.mean():.1f}" if len(dgaps) else "")
     reason = (f"'much lower' taken as a gap >= {100 * AA_GAP_LARGE:g} points; under "
-              f"{100 * AA_GAP_SMALL:g} is not reproduced")
+              f"{100 * AA_GAP_SMALL:g} is not reproduced" + _noise(rst, "aa", "aa_n"))
     return Verdict("rst-10", v, ours, reason)
 
 
@@ -164,15 +174,6 @@ PAPER_INIT_PEAKS = {"signed_constant": 47.7, "kaiming_uniform": 46.0, "kaiming_n
                     "xavier_normal": 45.5}
 # Search adversary, RST paper Table/Fig. (ResNet-18, CIFAR-10, best ratio)
 PAPER_SEARCH_ATTACK = {"pgd": 47.7, "fgsm": 46.1, "fgsm_rs": 44.2}
-
-
-def _noise(t: pd.DataFrame) -> str:
-    """One binomial standard error of the accuracies, to read differences against."""
-    if "n_test" not in t or t.empty:
-        return ""
-    n = int(t["n_test"].min())
-    p = float(t["pgd20"].clip(0.05, 0.95).mean())
-    return f"; one standard error at n={n} is about {100 * (p * (1 - p) / n) ** 0.5:.1f} points"
 
 
 def _per_variant_best(t: pd.DataFrame) -> pd.Series:
