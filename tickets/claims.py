@@ -219,3 +219,48 @@ def verdict_search_attack(t: pd.DataFrame) -> Verdict:
               ("; PGD is the best" if pgd_best else "; PGD is not strictly the best")
               + _noise(t))
     return Verdict("rst-5", v, ours, reason)
+
+
+def verdict_overparameterisation(widths: pd.DataFrame, depths: pd.DataFrame) -> Verdict:
+    """Claim 7: the best RST gets more robust as the random network gets wider and deeper.
+    widths/depths: one row per network with its best pgd20, ordered from small to large."""
+    def rises(t: pd.DataFrame) -> tuple[bool, bool]:
+        a = t["pgd20"].to_numpy()
+        if len(a) < 2:
+            return False, False
+        return bool(all(b >= x for x, b in zip(a, a[1:], strict=False)) and a[-1] > a[0]), \
+            bool(a[-1] > a[0])
+    w_mono, w_up = rises(widths)
+    d_mono, d_up = rises(depths) if len(depths) else (False, False)
+    v = ("reproduced" if w_mono and (d_mono or not len(depths)) else
+         "partly" if w_up or d_up else "not reproduced")
+    ours = ("widths " + ", ".join(f"{r['variant']}: {_pct(r['pgd20'])}" for _, r in widths.iterrows())
+            + ("; depths " + ", ".join(f"{r['variant']}: {_pct(r['pgd20'])}"
+                                       for _, r in depths.iterrows()) if len(depths) else ""))
+    reason = (f"width: {'monotone rise' if w_mono else 'rise end to end' if w_up else 'no rise'}; "
+              f"depth: {'monotone rise' if d_mono else 'rise end to end' if d_up else 'no rise'}"
+              + _noise(pd.concat([widths, depths])))
+    return Verdict("rst-7", v, ours, reason)
+
+
+TRANSFER_GAP_LARGE = 0.10  # the paper's transfer accuracies are ~15-30 points above white-box
+TRANSFER_GAP_SMALL = 0.03
+
+
+def verdict_transfer(m: pd.DataFrame) -> Verdict:
+    """Claim 8: adversarial examples transfer poorly between RSTs of different ratios: the
+    off-diagonal (transfer) accuracy is well above the diagonal (white-box) accuracy."""
+    import numpy as np
+
+    a = m.to_numpy(dtype=float)
+    diag = np.diag(a)
+    off = a[~np.eye(len(a), dtype=bool)]
+    gap = float(off.mean() - diag.mean())
+    v = ("reproduced" if gap >= TRANSFER_GAP_LARGE else "partly" if gap >= TRANSFER_GAP_SMALL
+         else "not reproduced")
+    ours = (f"white-box diagonal {_pct(diag.min())}-{_pct(diag.max())}, transfer "
+            f"{_pct(off.min())}-{_pct(off.max())}")
+    reason = (f"mean transfer minus mean white-box accuracy {100 * gap:+.1f} points "
+              f"(poor transfer if >= {100 * TRANSFER_GAP_LARGE:g}, partly if >= "
+              f"{100 * TRANSFER_GAP_SMALL:g})")
+    return Verdict("rst-8", v, ours, reason)

@@ -248,3 +248,69 @@ def training_histories(cfg: RunConfig, variants: dict[str, dict], ratio: float, 
         out[label] = train(run_cfg, data, store or Store(), device=data.train.x.device,
                            progress=False).history
     return out
+
+
+def sanity_checks(runs: dict[str, RunConfig], data: Data, eps: float = 8 / 255, n: int = 100,
+                  square_queries: int = 1000, store: Store | None = None) -> pd.DataFrame:
+    """The sanity-check suite (tickets.sanity) on the validation-chosen checkpoint of each
+    stored run, cached; one row per model and check."""
+    from tickets import sanity
+    from tickets.config import config_hash
+
+    store = store or Store()
+    results = {}
+    for label, run_cfg in runs.items():
+        run = train(run_cfg, data, store, device=data.train.x.device, progress=False)
+        key = _EvalKey(config_hash(run_cfg), "best", f"sanity eps={eps} sq={square_queries}", n,
+                       0, data.cfg)
+
+        def compute(run=run) -> dict:
+            model = run.model("best", device=data.test.x.device)
+            return {"checks": [c.as_dict() for c in sanity.run_checks(
+                model, data.test, eps=eps, n=n, square_queries=square_queries)]}
+
+        found = store.cached(key, "sanity", compute, kind="eval")
+        results[label] = [sanity.Check(**c) for c in found["checks"]]
+    return sanity.table(results)
+
+
+def run_config_for(cfg: RunConfig, remaining: float | None = None, dense_width: float | None = None
+                   ) -> RunConfig:
+    """The configuration of an RST of `remaining` in cfg's network, or of its dense baseline."""
+    if dense_width is not None:
+        return dense_config(cfg, dense_width)
+    return cfg_replace(cfg, **{"train.remaining": float(remaining)})
+
+
+def transfer_matrix(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackConfig,
+                    n: int, store: Store | None = None, seed: int = 0) -> pd.DataFrame:
+    """Accuracy of the RST of ratio b (columns) on adversarial examples crafted on the RST of
+    ratio a (rows), all searched in cfg's one random network; cached in the store."""
+    from tickets.config import config_hash
+
+    store = store or Store()
+    runs = {r: train(cfg_replace(cfg, **{"train.remaining": float(r)}), data, store,
+                     device=data.train.x.device, progress=False) for r in ratios}
+    key = _EvalKey("|".join(config_hash(run.cfg) for run in runs.values()), "best",
+                   "transfer " + attack.describe(), n, seed, data.cfg)
+
+    def compute() -> dict:
+        models = {r: run.model("best", device=data.test.x.device) for r, run in runs.items()}
+        split = data.test.head(n)
+        g = torch.Generator(device=split.x.device).manual_seed(seed)
+        x, y = split.images(), split.y
+        out = {}
+        for a, src in models.items():
+            xa = torch.cat([attacks.perturb(src, x[i:i + 250], y[i:i + 250], attack, g)
+                            for i in range(0, len(y), 250)])
+            for b, dst in models.items():
+                out[f"{a}->{b}"] = (attacks.predict(dst, xa) == y).float().mean().item()
+        return {"acc": out}
+
+    acc = store.cached(key, "transfer", compute, kind="eval")["acc"]
+    m = pd.DataFrame(index=pd.Index(ratios, name="crafted on"),
+                     columns=pd.Index(ratios, name="evaluated on"), dtype=float)
+    for a in ratios:
+        for b in ratios:
+            m.loc[a, b] = acc[f"{a}->{b}"]
+    return m

@@ -75,3 +75,18 @@ def variant_curves(table: pd.DataFrame, title: str, paper: dict[str, float] | No
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def transfer_heatmaps(matrices: dict[str, pd.DataFrame], title: str) -> plt.Figure:
+    """Side-by-side heatmaps of transfer accuracy (%), crafted-on rows, evaluated-on columns."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5.5 * len(matrices), 4.5))
+    axes = [axes] if len(matrices) == 1 else axes
+    for ax, (label, m) in zip(axes, matrices.items(), strict=True):
+        sns.heatmap(100 * m.astype(float), annot=True, fmt=".1f", cmap="viridis", ax=ax,
+                    cbar_kws={"label": "accuracy (%)"})
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
