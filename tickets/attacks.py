@@ -99,10 +99,21 @@ def _step(grad: torch.Tensor, alpha: float, norm: str) -> torch.Tensor:
 
 def input_grad(model: Model, x: torch.Tensor, y: torch.Tensor, loss: str = "ce"
                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient of the summed per-sample loss w.r.t. x, and the logits."""
+    """Gradient of the summed per-sample loss w.r.t. x, and the logits.
+
+    A model with ``member_logits`` (an exact expectation over R2S members, or EOT) has its
+    per-sample loss averaged over the members' outputs, unless it asks for the mean softmax
+    (``over='softmax'``), in which case its own logits are used.
+    """
     x = x.detach().requires_grad_(True)
-    logits = model(x)
-    grad, = torch.autograd.grad(_loss(logits, y, loss).sum(), x)
+    if hasattr(model, "member_logits") and getattr(model, "over", "loss") != "softmax":
+        outs = model.member_logits(x)
+        per = torch.stack([_loss(o, y, loss) for o in outs]).mean(0)
+        logits = torch.stack([F.softmax(o.detach(), 1) for o in outs]).mean(0).log()
+    else:
+        logits = model(x)
+        per = _loss(logits, y, loss)
+    grad, = torch.autograd.grad(per.sum(), x)
     return grad, logits.detach()
 
 

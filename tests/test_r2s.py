@@ -1,0 +1,81 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tickets import attacks, layers, models, r2s
+
+
+def _members(seed=0, ratios=(0.1, 0.3, 0.6)):
+    out = []
+    for i, r in enumerate(ratios):
+        m = models.build("conv2", width=0.25, remaining=r, init_seed=seed)
+        g = torch.Generator().manual_seed(100 + i)  # different scores: different masks
+        for _, layer in layers.masked_layers(m):
+            layer.scores.data = torch.randn(layer.scores.shape, generator=g)
+        layers.freeze_masks(m)
+        out.append(m.eval())
+    return out
+
+
+def test_per_input_switching_groups_by_member():
+    model = r2s.R2S(_members(), switch="input", seed=0).eval()
+    x = torch.rand(12, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+        choice = model.last_choice
+        assert len(torch.unique(choice)) > 1
+        for i in range(len(x)):
+            expected = model.members[int(choice[i])](x[i:i + 1])
+            assert torch.allclose(out[i], expected[0], atol=1e-5)
+
+
+def test_per_batch_switching_uses_one_member():
+    model = r2s.R2S(_members(), switch="batch").eval()
+    with torch.no_grad():
+        model(torch.rand(6, 3, 32, 32))
+    assert len(torch.unique(model.last_choice)) == 1
+
+
+def test_members_share_one_copy_of_the_weights_and_keep_their_masks():
+    model = r2s.R2S(_members())
+    per_member = [dict(layers.masked_layers(m)) for m in model.members]
+    for name in per_member[0]:
+        ptrs = {lm[name].weight.data_ptr() for lm in per_member}
+        assert len(ptrs) == 1
+        assert not torch.equal(per_member[0][name].mask, per_member[1][name].mask)
+
+
+def test_members_from_different_networks_are_refused():
+    mixed = _members(seed=0)[:1] + _members(seed=1)[:1]
+    with pytest.raises(ValueError, match="one random network"):
+        r2s.R2S(mixed)
+
+
+def test_storage_is_about_one_bit_per_weight_per_member():
+    model = r2s.R2S(_members())
+    b = r2s.storage_bytes(model)
+    assert b["r2s"] < b["dense_float32"] * 3 / 32 + 4096
+
+
+def test_exact_expectation_and_eot():
+    model = r2s.R2S(_members()).eval()
+    x, y = torch.rand(8, 3, 32, 32), torch.arange(8) % 10
+    soft = r2s.Expectation(model, over="softmax")
+    with torch.no_grad():
+        mean_p = torch.stack([F.softmax(m(x), 1) for m in model.members]).mean(0)
+        assert torch.allclose(soft(x).exp(), mean_p, atol=1e-5)
+    for wrapped in (r2s.Expectation(model, "loss"), soft, r2s.EOT(model, n=3)):
+        xa = attacks.pgd(wrapped, x, y, eps=8 / 255, steps=3)
+        assert (xa - x).abs().max() <= 8 / 255 + 1e-6
+        assert not torch.equal(xa, x)
+    # the loss expectation's gradient is the mean of the members' gradients
+    g, _ = attacks.input_grad(r2s.Expectation(model, "loss"), x, y)
+    gs = [attacks.input_grad(m, x, y)[0] for m in model.members]
+    assert torch.allclose(g, torch.stack(gs).mean(0), atol=1e-6)
+
+
+def test_randomized_accuracy_reports_mean_and_spread():
+    model = r2s.R2S(_members()).eval()
+    x, y = torch.rand(20, 3, 32, 32), torch.arange(20) % 10
+    mean, spread = r2s.randomized_accuracy(model, x, y, draws=4)
+    assert 0 <= mean <= 1 and 0 <= spread <= 1
