@@ -79,3 +79,11 @@ def test_randomized_accuracy_reports_mean_and_spread():
     x, y = torch.rand(20, 3, 32, 32), torch.arange(20) % 10
     mean, spread = r2s.randomized_accuracy(model, x, y, draws=4)
     assert 0 <= mean <= 1 and 0 <= spread <= 1
+
+
+def test_wrappers_leave_the_r2s_in_eval_mode():
+    model = r2s.R2S(_members()).eval()
+    x, y = torch.rand(4, 3, 32, 32), torch.arange(4)
+    for wrapped in (r2s.Expectation(model, "loss"), r2s.EOT(model, n=2)):
+        attacks.pgd(wrapped, x, y, steps=1)
+        assert not model.training and not any(m.training for m in model.modules())

@@ -314,3 +314,92 @@ def transfer_matrix(cfg: RunConfig, ratios: list[float], data: Data, attack: Att
         for b in ratios:
             m.loc[a, b] = acc[f"{a}->{b}"]
     return m
+
+
+def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec, n: int,
+                   eot_n: int = 8, draws: int = 5, aa_n: int = 100, aa_eot_iter: int = 20,
+                   switch: str = "input", store: Store | None = None) -> pd.DataFrame:
+    """The R2S of cfg's tickets at `ratios` under five evaluations, side by side, cached.
+
+    1. paper: PGD crafted on one randomly chosen member per batch, evaluated on the R2S;
+    2. exact expectation of the loss, and of the softmax, over all members;
+    3. EOT-PGD with eot_n sampled switches per step;
+    4. AutoAttack's version for randomised defences (APGD-CE and APGD-DLR with EOT over
+       aa_eot_iter draws; 20 is the standard), evaluated over `draws` draws;
+    5. transfer from the same-width dense PGD-AT model.
+    Every accuracy on the switched R2S is the mean over `draws` random draws.
+    """
+    from tickets import r2s as r2s_mod
+    from tickets.config import config_hash
+
+    store = store or Store()
+    runs = [train(cfg_replace(cfg, **{"train.remaining": float(r)}), data, store,
+                  device=data.train.x.device, progress=False) for r in ratios]
+    dense_run = train(dense_config(cfg), data, store, device=data.train.x.device,
+                      progress=False)
+    attack = spec.strict_pgd()
+    key = _EvalKey("|".join(config_hash(r.cfg) for r in runs), "best",
+                   f"r2s {switch} {attack.describe()} eot={eot_n} draws={draws} aa={aa_n}/"
+                   f"{aa_eot_iter}", n, spec.seed, data.cfg)
+
+    def compute() -> dict:
+        dev = data.test.x.device
+        members = [r.model("best", device=dev) for r in runs]
+        model = r2s_mod.R2S(members, switch=switch, seed=spec.seed).eval()
+        split = data.test.head(n)
+        x, y = split.images(), split.y
+        g = torch.Generator(device=dev).manual_seed(spec.seed)
+        pick = torch.Generator().manual_seed(spec.seed + 1)
+        rows = []
+
+        def batched(fn) -> torch.Tensor:
+            return torch.cat([fn(x[i:i + 250], y[i:i + 250]) for i in range(0, len(y), 250)])
+
+        def row(name: str, how: str, x_adv: torch.Tensor, t0: float) -> None:
+            mean, spread = r2s_mod.randomized_accuracy(model, x_adv, y, draws)
+            rows.append({"evaluation": name, "attack": how, "accuracy": mean, "spread": spread,
+                         "n": len(y), "draws": draws, "seconds": time.perf_counter() - t0})
+
+        t0 = time.perf_counter()
+        row("clean", "none", x, t0)
+        t0 = time.perf_counter()
+        k = lambda: int(torch.randint(0, len(members), (1,), generator=pick))  # noqa: E731
+        row("1 paper: PGD on a random member", attack.describe(),
+            batched(lambda xb, yb: attacks.perturb(members[k()], xb, yb, attack, g)), t0)
+        for over in ("loss", "softmax"):
+            t0 = time.perf_counter()
+            exp = r2s_mod.Expectation(model, over=over)
+            row(f"2 exact expectation of the {over}", attack.describe(),
+                batched(lambda xb, yb, e=exp: attacks.perturb(e, xb, yb, attack, g)), t0)
+        t0 = time.perf_counter()
+        eot = r2s_mod.EOT(model, eot_n)
+        row(f"3 EOT-PGD, {eot_n} draws per step", attack.describe(),
+            batched(lambda xb, yb: attacks.perturb(eot, xb, yb, attack, g)), t0)
+        if aa_n:
+            import logging
+
+            from pyautoattack import AutoAttack
+
+            logging.getLogger("auto-attack").setLevel(logging.WARNING)
+            t0 = time.perf_counter()
+            m = min(aa_n, len(y))
+            aa = AutoAttack(model, version="rand", eps=spec.eps, device=dev, seed=spec.seed)
+            aa.verbose = False
+            aa.apgd.eot_iter = aa_eot_iter
+            xa = aa.run_standard_evaluation(x[:m], y[:m], batch_size=250)[0]
+            mean, spread = r2s_mod.randomized_accuracy(model, xa, y[:m], draws)
+            clean_sub, _ = r2s_mod.randomized_accuracy(model, x[:m], y[:m], draws)
+            rows.append({"evaluation": "4 AutoAttack (rand version)",
+                         "attack": f"APGD-CE+APGD-DLR, EOT {aa_eot_iter}", "accuracy": mean,
+                         "spread": spread, "n": m, "draws": draws,
+                         "seconds": time.perf_counter() - t0, "clean_same_images": clean_sub})
+        t0 = time.perf_counter()
+        dense = dense_run.model("best", device=dev)
+        row("5 transfer from dense PGD-AT", attack.describe(),
+            batched(lambda xb, yb: attacks.perturb(dense, xb, yb, attack, g)), t0)
+        single = [attacks.evaluate(mm, data.test, attack, n=n, seed=spec.seed).robust
+                  for mm in members]
+        return {"rows": rows, "single_member_pgd": single,
+                "storage": r2s_mod.storage_bytes(model)}
+
+    return store.cached(key, "r2s", compute, kind="eval")

@@ -68,6 +68,8 @@ def share_weights(members: Sequence[nn.Module]) -> list[nn.Module]:
     for i, m in enumerate(members):
         m = copy.deepcopy(m) if i else m
         for name, layer in masked_layers(m):
+            if layer.mode == "search":
+                layer.freeze_mask()  # the searched mask becomes the member's fixed mask
             if not torch.equal(layer.weight, base[name].weight):
                 raise ValueError(f"member {i} has other weights in {name}: the members of an "
                                  "R2S must come from one random network (same init seed)")
@@ -100,6 +102,7 @@ class Expectation(nn.Module):
         if over not in ("loss", "softmax"):
             raise ValueError(f"invalid over={over!r}: allowed values are 'loss', 'softmax'")
         self.r2s, self.over = r2s, over
+        self.train(r2s.training)  # a new module is in train mode; follow the wrapped one
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         probs = torch.stack([F.softmax(m(x), 1) for m in self.r2s.members]).mean(0)
@@ -117,6 +120,7 @@ class EOT(nn.Module):
         if n < 1:
             raise ValueError(f"invalid n={n!r}: must be at least 1")
         self.model, self.n = model, n
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
