@@ -285,3 +285,36 @@ def verdict_r2s(rows: pd.DataFrame, best_single: float) -> Verdict:
               f"{100 * gain:+.1f} under the strongest attack; share of the gain that survives: "
               f"{kept} (a gain counts from {100 * R2S_GAIN:g} points)")
     return Verdict("rst-9", v, ours, reason)
+
+
+# RST paper, sparsity patterns (ResNet-18, CIFAR-10, best ratio)
+PAPER_PATTERNS = {"element": 47.7, "row": 43.6, "kernel": 37.6}
+# RST paper, lottery phenomenon (ResNet-18): ratio -> (RST, FT-Inherit, FT-Reinit)
+PAPER_LOTTERY = {0.01: (37.6, 41.0, 36.7), 0.05: (45.8, 47.1, 44.0)}
+
+
+def verdict_patterns(t: pd.DataFrame) -> Verdict:
+    """Claim 4: element-wise > row-wise > kernel-wise (best over ratios)."""
+    best = _per_variant_best(t)
+    if not {"element", "row", "kernel"} <= set(best.index):
+        return Verdict("rst-4", "not run", "", "needs element, row and kernel variants")
+    order = best["element"] > best["row"] > best["kernel"]
+    top = best["element"] > max(best["row"], best["kernel"])
+    v = "reproduced" if order else "partly" if top else "not reproduced"
+    ours = " / ".join(f"{k} {_pct(best[k])}" for k in best.sort_values(ascending=False).index)
+    reason = ("strict order element > row > kernel " + ("holds" if order else "fails")
+              + _noise(t))
+    return Verdict("rst-4", v, ours, reason)
+
+
+def verdict_lottery(t: pd.DataFrame) -> Verdict:
+    """Claim 6 at every ratio tested: RST > FT-Reinit, and FT-Inherit > FT-Reinit."""
+    wide = t.pivot_table(index="remaining", columns="kind", values="pgd20")
+    a = bool((wide["RST"] > wide["FT-Reinit"]).all())
+    b = bool((wide["FT-Inherit"] > wide["FT-Reinit"]).all())
+    v = "reproduced" if a and b else "partly" if a or b else "not reproduced"
+    ours = "; ".join(f"{r:g}: RST {_pct(w['RST'])} / Inherit {_pct(w['FT-Inherit'])} / Reinit "
+                     f"{_pct(w['FT-Reinit'])}" for r, w in wide.iterrows())
+    reason = (f"RST > FT-Reinit at every ratio: {'yes' if a else 'no'}; FT-Inherit > FT-Reinit "
+              f"at every ratio: {'yes' if b else 'no'}" + _noise(t))
+    return Verdict("rst-6", v, ours, reason)

@@ -403,3 +403,78 @@ def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSp
                 "storage": r2s_mod.storage_bytes(model)}
 
     return store.cached(key, "r2s", compute, kind="eval")
+
+
+def compaction_speed(cfg: RunConfig, ratio: float, data: Data, batch: int = 256,
+                     repeats: int = 10, store: Store | None = None) -> dict:
+    """Compact the channel-wise RST of `ratio`, check its logits against the masked model, and
+    time inference (CPU, one process, interleaved) for the dense network, the element-wise
+    masked RST, the channel-wise masked RST and the compacted one. Timings are not cached."""
+    import statistics
+
+    from tickets import compact as compact_mod
+    from tickets.models import build_from_config
+
+    store = store or Store()
+    ch_cfg = cfg_replace(cfg, **{"model.pattern": "channel", "train.remaining": float(ratio)})
+    el_cfg = cfg_replace(cfg, **{"model.pattern": "element", "train.remaining": float(ratio)})
+    ch = train(ch_cfg, data, store, device="cpu", progress=False).model("best", "cpu")
+    el = train(el_cfg, data, store, device="cpu", progress=False).model("best", "cpu")
+    cl = torch.channels_last  # as the trained models are (see train.prepare_model)
+    small = compact_mod.compact(ch).to(memory_format=cl)
+    dense = build_from_config(dense_config(cfg).model).eval().to(memory_format=cl)
+    x = data.test.images(slice(0, batch)).cpu()
+    with torch.no_grad():
+        gap = (ch(x) - small(x)).abs().max().item()
+        nets = {"dense network": dense, "element-wise RST (masked)": el,
+                "channel-wise RST (masked)": ch, "channel-wise RST (compacted)": small}
+        times: dict[str, list[float]] = {k: [] for k in nets}
+        for _ in range(2):
+            for m in nets.values():
+                m(x)
+        for _ in range(repeats):
+            for k, m in nets.items():
+                t0 = time.perf_counter()
+                m(x)
+                times[k].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    def weights(m: torch.nn.Module) -> tuple[int, int]:
+        mods = [mm for mm in m.modules() if isinstance(mm, (torch.nn.Conv2d, torch.nn.Linear))]
+        return (sum(mm.weight.numel() for mm in mods),
+                sum(int(mm.kept()) if hasattr(mm, "kept") else int((mm.weight != 0).sum())
+                    for mm in mods))
+
+    rows = [{"model": k, "ms_per_batch": 1000 * v, "images_per_s": batch / v,
+             "speedup_vs_dense": med["dense network"] / v,
+             "weights": weights(nets[k])[0], "nonzero_weights": weights(nets[k])[1]}
+            for k, v in med.items()]
+    return {"rows": rows, "max_logit_gap": gap, "batch": batch, "repeats": repeats}
+
+
+def lottery(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
+            ft_lr: float = 0.1, store: Store | None = None, progress: bool = True
+            ) -> pd.DataFrame:
+    """RST against FT-Inherit (its own random weights trained under its fixed mask) and
+    FT-Reinit (the same mask, weights drawn afresh, trained the same way), per ratio. The
+    fine-tuning runs have the search's budget in epochs, adversary and batch."""
+    from tickets.config import config_hash
+    from tickets.models import build_from_config
+    from tickets.train import fixed_mask_state
+
+    store = store or Store()
+    rows = []
+    for r in ratios:
+        rst_cfg = cfg_replace(cfg, **{"train.remaining": float(r)})
+        rst_run = train(rst_cfg, data, store, device=data.train.x.device, progress=progress)
+        rows.append(_row(rst_run, data, spec, store, kind="RST", remaining=float(r)))
+        inherit = fixed_mask_state(rst_run.model("best", device="cpu"))
+        fresh = build_from_config(cfg_replace(cfg.model, init="kaiming_normal",
+                                              init_seed=cfg.model.init_seed + 1)).state_dict()
+        reinit = {k: (fresh[k] if k.endswith("weight") else v) for k, v in inherit.items()}
+        for label, state in (("FT-Inherit", inherit), ("FT-Reinit", reinit)):
+            ft_cfg = cfg_replace(rst_cfg, **{"train.trainable": "weights", "train.lr": ft_lr,
+                                             "tag": f"{label}:{config_hash(rst_cfg)}"})
+            run = train(ft_cfg, data, store, device=data.train.x.device, progress=progress,
+                        init_state=state)
+            rows.append(_row(run, data, spec, store, kind=label, remaining=float(r)))
+    return pd.DataFrame(rows)
