@@ -87,17 +87,28 @@ def test_cw_loss_attack_runs(trained_model, synth):
     assert 0 <= r.robust <= r.clean
 
 
-# Tolerance for our PGD against pyautoattack's APGD-CE on the same images: 5 points.
-APGD_TOLERANCE = 0.05
+# Our PGD-50 (2 restarts, fixed step) against pyautoattack's APGD-CE on the same images.
+# APGD-CE must be at least as strong (up to one sample in 100), and our PGD may trail it by at
+# most 20 points. Measured on the clean-trained fixture: 26.5 % against 10 % at eps 10/255,
+# and textbook PGD (tickets.bench.reference_pgd) gives 29.5 %: the gap is APGD's adaptive
+# step size, not our implementation. Robust accuracies in the report carry AutoAttack beside
+# PGD for this reason.
+APGD_TOLERANCE = 0.20
 
 
 @pytest.mark.slow
 def test_pgd_agrees_with_autoattack_apgd_ce(trained_model, synth):
-    eps = 3 / 255
+    # compare where robust accuracy is intermediate, so that the agreement means something
+    for eps in [k / 255 for k in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 28, 32)]:
+        quick = attacks.evaluate(trained_model, synth.test, AttackConfig(eps=eps, alpha=eps / 4,
+                                                                         steps=10), n=200)
+        if 0.2 <= quick.robust <= 0.8:
+            break
     ours = attacks.evaluate(trained_model, synth.test,
                             AttackConfig(eps=eps, alpha=eps / 4, steps=50, restarts=2), n=200)
     apgd = attacks.autoattack(trained_model, synth.test, eps=eps, n=200, version="custom",
                               attacks=["apgd-ce"])
     assert ours.clean == apgd.clean
     assert 0.05 < apgd.robust < 0.95, "pick an eps where the comparison means something"
-    assert abs(ours.robust - apgd.robust) <= APGD_TOLERANCE, (ours.robust, apgd.robust)
+    assert apgd.robust <= ours.robust + 0.01, (ours.robust, apgd.robust)
+    assert ours.robust - apgd.robust <= APGD_TOLERANCE, (ours.robust, apgd.robust)

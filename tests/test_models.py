@@ -37,7 +37,7 @@ def test_parameter_counts_match_the_architectures():
 
 def test_width_and_classes():
     m = models.build("conv4", width=0.5, num_classes=100)
-    assert m(torch.rand(1, 3, 32, 32)).shape == (1, 100)
+    assert m(torch.rand(2, 3, 32, 32)).shape == (2, 100)
     assert models.param_counts(m)["total"] < models.param_counts(models.build("conv4"))["total"]
 
 

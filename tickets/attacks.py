@@ -9,8 +9,9 @@ the input only, so no parameter's ``.grad`` is touched.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -195,9 +196,44 @@ class EvalResult:
     robust: float
     n: int
     attack: str
+    flags: list[str] = field(default_factory=list)  # warnings the attack raised (AutoAttack)
 
     def as_dict(self) -> dict:
-        return {"clean": self.clean, "robust": self.robust, "n": self.n, "attack": self.attack}
+        return {"clean": self.clean, "robust": self.robust, "n": self.n, "attack": self.attack,
+                "flags": self.flags}
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def autoattack_log() -> Iterator[list[str]]:
+    """Collect pyautoattack's warnings (zero gradients, randomness, ...) instead of printing
+    them; the list fills while the context is open."""
+    log = logging.getLogger("auto-attack")
+    collect = _Collect()
+    old = log.propagate
+    log.addHandler(collect)
+    log.propagate = False
+    try:
+        yield collect.messages
+    finally:
+        log.removeHandler(collect)
+        log.propagate = old
+
+
+def zero_gradient_points(flags: list[str]) -> int:
+    """Total points AutoAttack reported with an all-zero input gradient (a masking sign)."""
+    import re
+
+    return sum(int(m.group(1)) for f in flags
+               if (m := re.search(r"there are (\d+) points with zero gradient", f)))
 
 
 @torch.no_grad()
@@ -210,7 +246,7 @@ def predict(model: Model, x: torch.Tensor, batch_size: int = 500) -> torch.Tenso
 def evaluate(model: Model, split: Split, cfg: AttackConfig, n: int = 0, batch_size: int = 500,
              seed: int = 0, progress: bool = False) -> EvalResult:
     """Clean and robust accuracy on the first n examples of a split (all when n=0)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     split = split.head(n)
     g = torch.Generator(device=split.x.device).manual_seed(seed)
@@ -235,15 +271,12 @@ def autoattack(model: nn.Module, split: Split, eps: float = 8 / 255, n: int = 20
     version='standard' runs APGD-CE, APGD-T, FAB-T and Square; version='custom' runs
     `attacks`; version='rand' is the variant for randomised defences (EOT over 20 draws).
     """
-    import logging
-
     from pyautoattack import AutoAttack
 
-    logging.getLogger("auto-attack").setLevel(logging.WARNING)
     split = split.head(n)
     device = split.x.device
     x, y = split.images(), split.y
-    with eval_mode(model):
+    with eval_mode(model), autoattack_log() as messages:
         aa = AutoAttack(model, attacks=attacks if version == "custom" else None, device=device,
                         eps=eps, norm={"linf": "Linf", "l2": "L2"}[norm], seed=seed,
                         version=version)
@@ -255,4 +288,5 @@ def autoattack(model: nn.Module, split: Split, eps: float = 8 / 255, n: int = 20
     label = f"AutoAttack-{version}" + (f"({'+'.join(attacks)})" if version == "custom" and attacks
                                        else "")
     eps_s = f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g}"
-    return EvalResult(clean, robust, len(split), f"{label} {norm} eps={eps_s}")
+    return EvalResult(clean, robust, len(split), f"{label} {norm} eps={eps_s}",
+                      sorted(set(messages)))

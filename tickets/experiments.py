@@ -118,7 +118,7 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
 
     store = store or Store()
     attack = spec.strict_pgd() if protocol == "strict" else spec.paper_pgd()
-    aa = f"{spec.aa_label()} n={spec.aa_n}" if protocol == "strict" and spec.aa_n else ""
+    aa = f"{spec.aa_label()} n={spec.aa_n} v2" if protocol == "strict" and spec.aa_n else ""
     key = _EvalKey(config_hash(run.cfg), which, attack.describe(), spec.n_test, spec.seed,
                    data.cfg, aa)
 
@@ -134,7 +134,9 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
                                     version=spec.aa_version,
                                     attacks=list(spec.aa_attacks) or None, seed=spec.seed)
             out.update({"aa": aa.robust, "aa_clean": aa.clean, "aa_attack": aa.attack,
-                        "aa_n": aa.n, "aa_seconds": time.perf_counter() - t0})
+                        "aa_n": aa.n, "aa_seconds": time.perf_counter() - t0,
+                        "aa_flags": aa.flags,
+                        "aa_zero_grad_points": attacks.zero_gradient_points(aa.flags)})
             # PGD on the same images as AutoAttack, for a like-for-like gap
             sub = attacks.evaluate(model, data.test, attack, n=spec.aa_n, seed=spec.seed)
             out["pgd_on_aa_images"] = sub.robust
@@ -153,6 +155,7 @@ def _row(run: TrainRun, data: Data, spec: EvalSpec, store: Store, **extra) -> di
     row = {**extra, "kept_params": counts["kept"], "total_params": counts["total"],
            "clean": strict["clean"], "pgd20": strict["pgd"], "aa": strict.get("aa"),
            "pgd20_on_aa_images": strict.get("pgd_on_aa_images"),
+           "aa_zero_grad_points": strict.get("aa_zero_grad_points"),
            "paper_clean": paper["clean"], "paper_pgd20": paper["pgd"],
            "best_epoch": run.best_epoch, "passes": run.passes, "train_seconds": run.seconds,
            "n_test": strict["n"], "aa_n": strict.get("aa_n"),
@@ -376,17 +379,15 @@ def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSp
         row(f"3 EOT-PGD, {eot_n} draws per step", attack.describe(),
             batched(lambda xb, yb: attacks.perturb(eot, xb, yb, attack, g)), t0)
         if aa_n:
-            import logging
-
             from pyautoattack import AutoAttack
 
-            logging.getLogger("auto-attack").setLevel(logging.WARNING)
             t0 = time.perf_counter()
             m = min(aa_n, len(y))
-            aa = AutoAttack(model, version="rand", eps=spec.eps, device=dev, seed=spec.seed)
-            aa.verbose = False
-            aa.apgd.eot_iter = aa_eot_iter
-            xa = aa.run_standard_evaluation(x[:m], y[:m], batch_size=250)[0]
+            with attacks.autoattack_log():
+                aa = AutoAttack(model, version="rand", eps=spec.eps, device=dev, seed=spec.seed)
+                aa.verbose = False
+                aa.apgd.eot_iter = aa_eot_iter
+                xa = aa.run_standard_evaluation(x[:m], y[:m], batch_size=250)[0]
             mean, spread = r2s_mod.randomized_accuracy(model, xa, y[:m], draws)
             clean_sub, _ = r2s_mod.randomized_accuracy(model, x[:m], y[:m], draws)
             rows.append({"evaluation": "4 AutoAttack (rand version)",

@@ -38,14 +38,11 @@ def _pgd(eps: float, steps: int = 20, restarts: int = 1) -> AttackConfig:
 def square_accuracy(model, split: Split, eps: float, n: int, queries: int = 1000,
                     seed: int = 0) -> float:
     """Accuracy under the Square attack (black-box, score-based) from pyautoattack."""
-    import logging
-
     from pyautoattack import AutoAttack
 
-    logging.getLogger("auto-attack").setLevel(logging.WARNING)
     sub = split.head(n)
     x, y = sub.images(), sub.y
-    with attacks.eval_mode(model):
+    with attacks.eval_mode(model), attacks.autoattack_log():
         aa = AutoAttack(model, attacks=["square"], version="custom", eps=eps,
                         device=x.device, seed=seed)
         aa.verbose = False

@@ -160,7 +160,7 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     init_state is a state dict to start from (the fine-tuning studies), part of the run's key
     through cfg.tag, which the caller must set.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     cfg.validate()
     tc = cfg.train
