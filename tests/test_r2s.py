@@ -87,3 +87,9 @@ def test_wrappers_leave_the_r2s_in_eval_mode():
     for wrapped in (r2s.Expectation(model, "loss"), r2s.EOT(model, n=2)):
         attacks.pgd(wrapped, x, y, steps=1)
         assert not model.training and not any(m.training for m in model.modules())
+
+
+def test_inference_cost_is_measured_against_one_member():
+    model = r2s.R2S(_members()).eval()
+    cost = r2s.inference_cost(model, torch.rand(16, 3, 32, 32), repeats=2)
+    assert cost["r2s_ms"] > 0 and cost["single_ms"] > 0 and cost["batch"] == 16

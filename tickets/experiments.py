@@ -401,7 +401,8 @@ def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSp
         single = [attacks.evaluate(mm, data.test, attack, n=n, seed=spec.seed).robust
                   for mm in members]
         return {"rows": rows, "single_member_pgd": single,
-                "storage": r2s_mod.storage_bytes(model)}
+                "storage": r2s_mod.storage_bytes(model),
+                "inference": r2s_mod.inference_cost(model, x[:256])}
 
     return store.cached(key, "r2s", compute, kind="eval")
 

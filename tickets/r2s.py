@@ -140,3 +140,25 @@ def randomized_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, draw
         accs.append((pred == y).float().mean().item())
     t = torch.tensor(accs)
     return t.mean().item(), (t.max() - t.min()).item()
+
+
+@torch.no_grad()
+def inference_cost(model: R2S, x: torch.Tensor, repeats: int = 7) -> dict[str, float]:
+    """Median forward time of the R2S (switching as configured) against one member alone, on
+    the same batch, interleaved."""
+    import statistics
+    import time
+
+    single = model.members[0]
+    for _ in range(2):
+        model(x)
+        single(x)
+    t_r2s, t_one = [], []
+    for _ in range(repeats):
+        for fn, acc in ((model, t_r2s), (single, t_one)):
+            t0 = time.perf_counter()
+            fn(x)
+            acc.append(time.perf_counter() - t0)
+    a, b = statistics.median(t_r2s), statistics.median(t_one)
+    return {"r2s_ms": 1000 * a, "single_ms": 1000 * b, "r2s_over_single": a / b,
+            "batch": len(x)}
