@@ -44,3 +44,75 @@ def test_stepmasked_really_has_no_input_gradient(trained_model, synth):
     torch.nn.functional.cross_entropy(m(x), y, reduction="sum").backward()
     zero = (x.grad.flatten(1).abs().max(1).values == 0).float().mean()
     assert zero > 0.8
+
+
+class _FlipGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class GradFlipped(nn.Module):
+    """A deceptive toy: the forward pass is honest, the input gradient points the wrong way,
+    so gradient attacks make it *more* accurate."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(_FlipGrad.apply(x))
+
+
+class Noisy(nn.Module):
+    """A randomised toy: large random noise on the logits, fresh at every call."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        out = self.inner(x)
+        return out + 20 * out.std() * torch.randn_like(out)
+
+
+@pytest.fixture(scope="module")
+def weak_linear(synth):
+    """A linear classifier trained a little: clean accuracy well under 100 %."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = synth.train.images(), synth.train.y
+    xt, yt = synth.test.images(slice(0, 128)), synth.test.y[:128]
+    for step in range(300):  # stop as soon as it is half right
+        i = (16 * step) % (len(y) - 16)
+        loss = torch.nn.functional.cross_entropy(model(x[i:i + 16]), y[i:i + 16])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            if (model(xt).argmax(1) == yt).float().mean() >= 0.5:
+                break
+    return model.eval()
+
+
+def test_each_check_fails_where_it_should(weak_linear, synth):
+    honest = {c.name: c for c in sanity.run_checks(weak_linear, synth.test, eps=8 / 255, n=128,
+                                                  square_queries=300)}
+    assert 0.2 < honest["eps = 0 gives the clean accuracy"].numbers["clean"] < 0.95
+    flipped = {c.name: c for c in sanity.run_checks(GradFlipped(weak_linear), synth.test,
+                                                   eps=8 / 255, n=128, square_queries=300)}
+    # (on a linear model one full FGSM step is already the best L-inf step, so FGSM and PGD
+    # agree even when the gradient lies: the single-step check has no failing toy here)
+    for name in ("accuracy falls as eps grows", "about 0 at a large eps",
+                 "more steps never help the defender", "black-box not stronger than white-box"):
+        assert honest[name].passed, (name, honest[name].numbers)
+        assert not flipped[name].passed, (name, flipped[name].numbers)
+    noisy = {c.name: c for c in sanity.run_checks(Noisy(weak_linear), synth.test, eps=8 / 255,
+                                                 n=128, square_queries=0, repeats=5)}
+    assert not noisy["eps = 0 gives the clean accuracy"].passed
+    assert not noisy["stable under repeated evaluation"].passed
