@@ -144,7 +144,10 @@ profiles a result is a trend at small scale, not a reproduction of the paper's n
 <th>Verdict</th><th>Why</th><th>Section</th></tr></thead><tbody>
 {''.join(rows)}
 </tbody></table>
-<h2>Studies</h2><ul>{''.join(nb_rows) or '<li>none executed yet</li>'}</ul>
+<h2>Studies</h2>
+<p>Wall time of each notebook's last execution on this profile's machine. Runs and evaluations
+found in the store are reused, so a rerun can be much faster than a cold run.</p>
+<ul>{''.join(nb_rows) or '<li>none executed yet</li>'}</ul>
 <p>Sources: Fu et al., NeurIPS 2021 (arXiv 2110.14068); Li et al. (arXiv 2003.05733); Shi et al.,
 AISTATS 2022 (arXiv 2202.06488). Paper numbers marked ~ were read off the papers' figures.</p>
 </body></html>
