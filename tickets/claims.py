@@ -1,6 +1,7 @@
 """The claims under test, with the papers' numbers, and the verdicts computed from our results.
 
-Paper numbers are facts carried over from the papers (see ../shared/STUDY.md for the sources);
+Paper numbers are facts carried over from the papers (STUDY.md, the study description shared
+beside the project, gives the sources);
 those marked ~ were read off the papers' figures and are accurate to about 0.3 points.
 """
 
