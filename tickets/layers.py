@@ -181,8 +181,9 @@ class MaskedLinear(MaskedMixin, nn.Linear):
     def __init__(self, in_features: int, out_features: int, pattern: str = "element",
                  bias: bool = False) -> None:
         super().__init__(in_features, out_features, bias=False)
-        self._setup_mask("element" if pattern != "element" else pattern)
-        self.requested_pattern = pattern
+        # a linear layer has no rows or kernels: its scores are element-wise whatever the
+        # model's pattern (score_shape says the same for 2-d weights)
+        self._setup_mask("element")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.effective_weight())
