@@ -28,6 +28,7 @@ from tickets.config import RunConfig, TrainConfig, config_hash
 from tickets.data import Data, augment
 from tickets.layers import freeze_masks, set_mode, set_remaining
 from tickets.models import Net, build_from_config, param_counts
+from tickets.prune import apply_masks_
 from tickets.store import Store, atomic_torch_save, read_json
 
 
@@ -100,6 +101,19 @@ class TrainRun:
                 "passes": self.passes, "seconds": self.seconds, "finished": self.finished,
                 "best_epoch": self.best_epoch, "best_test_epoch": self.best_test_epoch}
 
+    def epoch_model(self, epoch: int, device: str | torch.device | None = None) -> Net:
+        """The model at the end of an epoch (0 = before training) of a save_epochs run."""
+        f = self.directory / f"epoch_{epoch}.pt"
+        if not f.exists():
+            raise FileNotFoundError(
+                f"{f} does not exist: train with save_epochs=True to keep per-epoch weights "
+                f"(this run has {len(self.history)} epochs)")
+        device = torch.device(device) if device is not None else default_device()
+        model = prepare_model(self.cfg, device)
+        model.load_state_dict(torch.load(f, map_location="cpu", weights_only=False)["model"])
+        model.eval()
+        return model
+
     def model(self, which: str = "best", device: str | torch.device | None = None) -> Net:
         """The model at 'best' (validation), 'best_test' (paper protocol) or 'last'."""
         device = torch.device(device) if device is not None else default_device()
@@ -153,12 +167,13 @@ def _epoch_eval(model: nn.Module, data: Data, cfg: TrainConfig, epoch: int,
 def train(cfg: RunConfig, data: Data, store: Store | None = None,
           device: str | torch.device | None = None, progress: bool = True,
           stop_after_steps: int | None = None, init_state: dict | None = None,
-          checkpoint_every_steps: int = 0) -> TrainRun:
+          checkpoint_every_steps: int = 0, save_epochs: bool = False) -> TrainRun:
     """Train the scores or the weights as cfg says, resuming from a checkpoint if one exists.
 
     stop_after_steps stops (and checkpoints) after that many global steps, as a kill would.
     init_state is a state dict to start from (the fine-tuning studies), part of the run's key
-    through cfg.tag, which the caller must set.
+    through cfg.tag, which the caller must set. save_epochs keeps the weights at the start
+    (epoch_0.pt) and at the end of every epoch, for studies of the training dynamics.
     """
     from tqdm import tqdm
 
@@ -202,6 +217,8 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
                                  "best_test": best_test, "best_epoch": run.best_epoch,
                                  "best_test_epoch": run.best_test_epoch})
 
+    if save_epochs and step == 0:
+        atomic_torch_save(run_dir / "epoch_0.pt", {"model": model.state_dict()})
     per_example = passes_per_example(tc.adversary) + 1
     bar = tqdm(total=total, initial=step, disable=not show_progress(progress), leave=False,
                desc=f"{cfg.train.trainable} r={tc.remaining:g} {cfg.model.name}")
@@ -226,6 +243,7 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        apply_masks_(model)  # pruned weights stay exactly zero (fixed-mask training)
         run.passes += len(y) * per_example
         sums["loss"] += loss.item() * len(y)
         sums["correct"] += (logits.argmax(1) == y).sum().item()
@@ -251,6 +269,8 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
             if tc.track_test and row.get("test_robust", -1) >= best_test:
                 best_test, run.best_test_epoch = row["test_robust"], epoch + 1
                 atomic_torch_save(run_dir / "best_test.pt", {"model": model.state_dict()})
+            if save_epochs:
+                atomic_torch_save(run_dir / f"epoch_{epoch + 1}.pt", {"model": model.state_dict()})
             run.seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
             save_checkpoint()

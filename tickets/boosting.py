@@ -1,0 +1,289 @@
+"""Study 09: boosting tickets (Li et al. 2020, arXiv 2003.05733), one function per experiment.
+
+The recipe: train the dense net at a small constant learning rate (the *pruning lr*), prune it
+by global magnitude with each layer's |w| divided by its mean |w|, reset the surviving weights
+to their initial values, and retrain with a linear warm-up. A *boosting ticket* comes from a
+small pruning lr, a *winning ticket* from lr 0.1; the *random re-init* baseline keeps a
+ticket's mask and draws fresh weights.
+
+All networks here are masked models in 'fixed' mode (a dense net is the all-ones mask), so that
+a dense net and its tickets share one architecture, one init and one BatchNorm. Every run is a
+stored weight-training run; its cost is in forward+backward passes and in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tickets.config import RunConfig
+from tickets.config import replace as cfg_replace
+from tickets.data import Data
+from tickets.experiments import EvalSpec, _row, attack_config
+from tickets.layers import set_mode
+from tickets.models import build_from_config
+from tickets.prune import density, magnitude_masks
+from tickets.store import Store
+from tickets.train import TrainRun, train
+
+
+def weight_config(cfg: RunConfig, *, lr: float | None = None, epochs: int | None = None,
+                  adversary: str | None = None, adv_steps: int | None = None,
+                  schedule: str | None = None, warmup: int = 0, remaining: float = 1.0,
+                  width: float | None = None, tag: str = "") -> RunConfig:
+    """Weight training of cfg's network as a masked model with Kaiming-normal init."""
+    tc = cfg.train
+    adv = tc.adversary
+    if adversary is not None or adv_steps is not None:
+        adv = attack_config(adversary or adv.kind, adv.eps,
+                            adv_steps if adv_steps is not None else adv.steps)
+    return cfg_replace(cfg, **{
+        "model.masked": True, "model.init": "kaiming_normal", "model.pattern": "element",
+        "model.width": cfg.model.width if width is None else width,
+        "train.trainable": "weights", "train.remaining": float(remaining),
+        "train.lr": tc.lr if lr is None else lr,
+        "train.epochs": tc.epochs if epochs is None else epochs,
+        "train.schedule": tc.schedule if schedule is None else schedule,
+        "train.warmup_epochs": warmup, "train.adversary": adv, "tag": tag}).validate()
+
+
+def init_state(cfg: RunConfig, seed_offset: int = 0) -> dict:
+    """The network's initial state (all-ones masks, fixed mode); seed_offset > 0 draws other
+    weights (the random re-init baseline)."""
+    mcfg = cfg_replace(cfg.model, init_seed=cfg.model.init_seed + seed_offset)
+    model = build_from_config(mcfg)
+    set_mode(model, "fixed")
+    return model.state_dict()
+
+
+def with_masks(state: dict, masks: dict[str, torch.Tensor]) -> dict:
+    out = dict(state)
+    for name, m in masks.items():
+        key = f"{name}.mask"
+        if key not in out:
+            raise KeyError(f"{key} is not in the state: masks and model do not match")
+        out[key] = m.to(out[key].dtype)
+    return out
+
+
+def mask_tag(masks: dict[str, torch.Tensor]) -> str:
+    """A short hash of the masks' bits, to key the runs that train under them."""
+    h = hashlib.sha256()
+    for name in sorted(masks):
+        h.update(name.encode())
+        h.update(np.packbits(masks[name].bool().numpy().ravel()).tobytes())
+    return h.hexdigest()[:12]
+
+
+def pretrain(cfg: RunConfig, prune_lr: float, epochs: int, data: Data, adversary: str | None = None,
+             width: float | None = None, store: Store | None = None, progress: bool = True
+             ) -> TrainRun:
+    """Dense training at a constant pruning lr: the net that tickets are pruned from."""
+    wcfg = weight_config(cfg, lr=prune_lr, epochs=epochs, schedule="constant",
+                         adversary=adversary, width=width, tag="boost-pretrain")
+    return train(wcfg, data, store or Store(), device=data.train.x.device, progress=progress)
+
+
+def ticket_masks(run: TrainRun, remaining: float) -> dict[str, torch.Tensor]:
+    """Layer-normalised global magnitude masks of a pretrained run's final weights."""
+    return magnitude_masks(run.model("last", device="cpu"), remaining, normalise=True)
+
+
+def retrain(cfg: RunConfig, masks: dict[str, torch.Tensor], label: str, data: Data,
+            epochs: int | None = None, warmup: int = 1, reinit: bool = False,
+            adversary: str | None = None, adv_steps: int | None = None,
+            width: float | None = None, store: Store | None = None, progress: bool = True
+            ) -> TrainRun:
+    """Train the weights under a mask from the init (rewind) or from fresh weights (reinit)."""
+    kept = density(masks)
+    wcfg = weight_config(cfg, epochs=epochs, warmup=warmup, remaining=kept, width=width,
+                         adversary=adversary, adv_steps=adv_steps,
+                         tag=f"{label}:{'reinit' if reinit else 'rewind'}:{mask_tag(masks)}")
+    state = with_masks(init_state(wcfg, seed_offset=1 if reinit else 0), masks)
+    return train(wcfg, data, store or Store(), device=data.train.x.device, progress=progress,
+                 init_state=state)
+
+
+def dense_at(cfg: RunConfig, data: Data, epochs: int | None = None, width: float | None = None,
+             warmup: int = 0, store: Store | None = None, progress: bool = True) -> TrainRun:
+    """Dense adversarial training from the init with cfg's adversary and schedule."""
+    wcfg = weight_config(cfg, epochs=epochs, width=width, warmup=warmup, tag="boost-dense")
+    return train(wcfg, data, store or Store(), device=data.train.x.device, progress=progress)
+
+
+def _curve(run: TrainRun, **extra) -> list[dict]:
+    per_epoch = run.passes / max(1, len(run.history))
+    return [{**extra, "epoch": h["epoch"], "val_clean": h.get("val_clean"),
+             "val_robust": h.get("val_robust"), "passes": per_epoch * h["epoch"]}
+            for h in run.history]
+
+
+def convergence(cfg: RunConfig, prune_lrs: list[float], remaining: float, data: Data,
+                spec: EvalSpec, pretrain_epochs: int, retrain_epochs: int, warmup: int = 1,
+                store: Store | None = None, progress: bool = True
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tickets pruned at each pruning lr, and the random re-init of the smallest lr's mask,
+    retrained alike. Returns (per-epoch validation curves, final strict evaluation)."""
+    store = store or Store()
+    curves, rows = [], []
+    lrs = sorted(float(x) for x in prune_lrs)
+    for lr in lrs:
+        masks = ticket_masks(pretrain(cfg, lr, pretrain_epochs, data, store=store,
+                                      progress=progress), remaining)
+        variants = [(f"ticket, pruning lr {lr:g}", False)]
+        if lr == lrs[0]:
+            variants.append(("random re-init", True))
+        for label, reinit in variants:
+            run = retrain(cfg, masks, label if not reinit else f"reinit {lr:g}", data,
+                          retrain_epochs, warmup, reinit, store=store, progress=progress)
+            curves += _curve(run, kind=label, prune_lr=lr)
+            rows.append(_row(run, data, spec, store, kind=label, prune_lr=lr,
+                             remaining=density(masks)))
+    return pd.DataFrame(curves), pd.DataFrame(rows)
+
+
+def ratio_sweep(cfg: RunConfig, prune_lr: float, remainings: list[float], data: Data,
+                pretrain_epochs: int, retrain_epochs: int, warmup: int = 1,
+                store: Store | None = None, progress: bool = True) -> pd.DataFrame:
+    """Boosting ticket against random re-init of its mask at each remaining ratio: the
+    validation curves, from which the notebook reads the boost (ticket minus re-init)."""
+    store = store or Store()
+    run0 = pretrain(cfg, prune_lr, pretrain_epochs, data, store=store, progress=progress)
+    curves = []
+    for r in remainings:
+        masks = ticket_masks(run0, float(r))
+        for label, reinit in ((f"ticket, pruning lr {prune_lr:g}", False),
+                              ("random re-init", True)):
+            run = retrain(cfg, masks, label if not reinit else f"reinit {prune_lr:g}", data,
+                          retrain_epochs, warmup, reinit, store=store, progress=progress)
+            curves += _curve(run, kind="ticket" if not reinit else "random re-init",
+                             remaining=float(r), pruned=1 - float(r))
+    return pd.DataFrame(curves)
+
+
+def early_boost(curves: pd.DataFrame, by: str, early_epochs: int,
+                ticket: str = "ticket", baseline: str = "random re-init") -> pd.DataFrame:
+    """Mean validation robust and clean accuracy over the first early_epochs epochs, per
+    `by` and kind, with the ticket's lead over the baseline."""
+    early = curves[curves["epoch"] <= early_epochs]
+    t = early.groupby([by, "kind"])[["val_robust", "val_clean"]].mean().unstack("kind")
+    out = pd.DataFrame({"ticket_robust": t["val_robust"][ticket],
+                        "reinit_robust": t["val_robust"][baseline],
+                        "ticket_clean": t["val_clean"][ticket],
+                        "reinit_clean": t["val_clean"][baseline]})
+    out["boost_robust"] = out["ticket_robust"] - out["reinit_robust"]
+    out["boost_clean"] = out["ticket_clean"] - out["reinit_clean"]
+    return out.reset_index()
+
+
+def fgsm_ticket_cost(cfg: RunConfig, prune_lr: float, remaining: float, data: Data,
+                     spec: EvalSpec, fgsm_epochs: int, retrain_epochs: int, dense_epochs: int,
+                     warmup: int = 1, store: Store | None = None, progress: bool = True
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A ticket from a cheap FGSM-RS-trained dense net, retrained with cfg's PGD, against dense
+    PGD-AT for dense_epochs. The ticket's cost includes the FGSM pretraining.
+
+    Returns (table: one row each, with total passes and seconds; curves: validation robust
+    accuracy against cumulative passes, the ticket's shifted by its pretraining cost)."""
+    store = store or Store()
+    dense = dense_at(cfg, data, dense_epochs, store=store, progress=progress)
+    pre = pretrain(cfg, prune_lr, fgsm_epochs, data, adversary="fgsm_rs", store=store,
+                   progress=progress)
+    masks = ticket_masks(pre, remaining)
+    tick = retrain(cfg, masks, "fgsm-ticket", data, retrain_epochs, warmup, store=store,
+                   progress=progress)
+    rows = [_row(dense, data, spec, store, kind="dense PGD-AT", epochs=dense_epochs,
+                 total_passes=dense.passes, total_seconds=dense.seconds),
+            _row(tick, data, spec, store, kind="FGSM ticket + PGD retraining",
+                 epochs=retrain_epochs, pretrain_epochs=fgsm_epochs,
+                 total_passes=pre.passes + tick.passes, total_seconds=pre.seconds + tick.seconds)]
+    curves = (_curve(dense, kind="dense PGD-AT")
+              + [{**c, "passes": c["passes"] + pre.passes}
+                 for c in _curve(tick, kind="FGSM ticket + PGD retraining")])
+    return pd.DataFrame(rows), pd.DataFrame(curves)
+
+
+def passes_to_reach(curves: pd.DataFrame, kind: str, target: float) -> float:
+    """Cumulative passes at the first epoch whose validation robust accuracy reaches target
+    (NaN if it never does)."""
+    c = curves[curves["kind"] == kind].sort_values("epoch")
+    hit = c[c["val_robust"] >= target - 1e-12]
+    return float(hit["passes"].iloc[0]) if len(hit) else float("nan")
+
+
+def capacity(cfg: RunConfig, widths: list[float], prune_lr: float, remaining: float,
+             data: Data, spec: EvalSpec, pretrain_epochs: int, retrain_epochs: int,
+             warmup: int = 1, store: Store | None = None, progress: bool = True
+             ) -> pd.DataFrame:
+    """Dense PGD-AT against its pruned boosting ticket at each width, same epochs."""
+    store = store or Store()
+    rows = []
+    for w in widths:
+        dense = dense_at(cfg, data, retrain_epochs, width=w, warmup=warmup, store=store,
+                         progress=progress)
+        rows.append(_row(dense, data, spec, store, kind="dense", width=w))
+        pre = pretrain(cfg, prune_lr, pretrain_epochs, data, width=w, store=store,
+                       progress=progress)
+        masks = ticket_masks(pre, remaining)
+        tick = retrain(cfg, masks, "capacity-ticket", data, retrain_epochs, warmup, width=w,
+                       store=store, progress=progress)
+        rows.append(_row(tick, data, spec, store, kind="ticket", width=w))
+    return pd.DataFrame(rows)
+
+
+def iterative_magnitude_pruning(cfg: RunConfig, rounds: int, prune_fraction: float,
+                                data: Data, rewind_epoch: int = 0, epochs: int | None = None,
+                                store: Store | None = None, progress: bool = True
+                                ) -> list[dict]:
+    """IMP with rewinding (Frankle et al. 2019, 2020): train, prune prune_fraction of the
+    surviving weights by layer-normalised global magnitude, rewind the survivors to their
+    values at rewind_epoch of the first (dense) run, and train again; `rounds` prunings.
+
+    Returns one record per round: remaining fraction, the run, and the masks it trained under.
+    """
+    if not 0 < prune_fraction < 1:
+        raise ValueError(f"invalid prune_fraction={prune_fraction!r}: must lie in (0, 1)")
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"invalid rounds={rounds!r}: must be a positive integer")
+    store = store or Store()
+    epochs = cfg.train.epochs if epochs is None else epochs
+    if not 0 <= rewind_epoch <= epochs:
+        raise ValueError(f"invalid rewind_epoch={rewind_epoch!r}: must lie in [0, {epochs}]")
+    base = weight_config(cfg, epochs=epochs, tag="imp-round0")
+    run = train(base, data, store, device=data.train.x.device, progress=progress,
+                save_epochs=True)
+    rewind = run.epoch_model(rewind_epoch, device="cpu").state_dict()
+    masks = {n[:-len(".mask")]: v.bool() for n, v in rewind.items() if n.endswith(".mask")}
+    out = [{"round": 0, "remaining": 1.0, "run": run, "masks": masks}]
+    for k in range(1, rounds + 1):
+        remaining = (1 - prune_fraction) ** k
+        masks = magnitude_masks(run.model("last", device="cpu"), remaining, normalise=True,
+                                previous=masks)
+        wcfg = weight_config(cfg, epochs=epochs, remaining=density(masks),
+                             tag=f"imp:rewind{rewind_epoch}:{mask_tag(masks)}")
+        run = train(wcfg, data, store, device=data.train.x.device, progress=progress,
+                    init_state=with_masks(rewind, masks))
+        out.append({"round": k, "remaining": density(masks), "run": run, "masks": masks})
+    return out
+
+
+def collapse_table(t: pd.DataFrame) -> pd.DataFrame:
+    """Per width: dense and ticket robust accuracy, and the drop from pruning."""
+    wide = t.pivot_table(index="width", columns="kind", values=["pgd20", "clean", "kept_params"])
+    out = pd.DataFrame({"dense_pgd20": wide["pgd20"]["dense"],
+                        "ticket_pgd20": wide["pgd20"]["ticket"],
+                        "dense_clean": wide["clean"]["dense"],
+                        "ticket_clean": wide["clean"]["ticket"],
+                        "ticket_kept_params": wide["kept_params"]["ticket"]})
+    out["drop_pgd20"] = out["dense_pgd20"] - out["ticket_pgd20"]
+    out["drop_clean"] = out["dense_clean"] - out["ticket_clean"]
+    return out.reset_index()
+
+
+__all__ = ["weight_config", "init_state", "with_masks", "mask_tag", "pretrain", "ticket_masks",
+           "retrain", "dense_at", "convergence", "ratio_sweep", "early_boost",
+           "fgsm_ticket_cost", "passes_to_reach", "capacity", "collapse_table",
+           "iterative_magnitude_pruning"]
