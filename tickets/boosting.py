@@ -179,6 +179,15 @@ def early_boost(curves: pd.DataFrame, by: str, early_epochs: int,
     return out.reset_index()
 
 
+def early_accuracy(curves: pd.DataFrame, by: str, early_epochs: int) -> pd.DataFrame:
+    """Mean validation robust and clean accuracy over the first early_epochs epochs, per
+    `by` and kind: the convergence speed the boost is about."""
+    early = curves[curves["epoch"] <= early_epochs]
+    out = early.groupby([by, "kind"], sort=False)[["val_robust", "val_clean"]].mean()
+    return out.rename(columns={"val_robust": "early_robust",
+                               "val_clean": "early_clean"}).reset_index()
+
+
 def fgsm_ticket_cost(cfg: RunConfig, prune_lr: float, remaining: float, data: Data,
                      spec: EvalSpec, fgsm_epochs: int, retrain_epochs: int, dense_epochs: int,
                      warmup: int = 1, store: Store | None = None, progress: bool = True
@@ -284,6 +293,6 @@ def collapse_table(t: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = ["weight_config", "init_state", "with_masks", "mask_tag", "pretrain", "ticket_masks",
-           "retrain", "dense_at", "convergence", "ratio_sweep", "early_boost",
+           "retrain", "dense_at", "convergence", "ratio_sweep", "early_boost", "early_accuracy",
            "fgsm_ticket_cost", "passes_to_reach", "capacity", "collapse_table",
            "iterative_magnitude_pruning"]

@@ -54,9 +54,13 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("boost-2", BOOST, "An FGSM-found ticket retrained with PGD matches dense PGD-AT sooner",
           "VGG-16: 60 epochs 45.73 / 76.48 vs 100 dense epochs 44.78 / 77.21; WRN 0.51x time",
           "09_boosting"),
+    Claim("boost-3", BOOST, "Low-capacity nets collapse under adversarial training once pruned",
+          "qualitative", "09_boosting"),
     Claim("awt-1", AWT, "Adversarial winning tickets (our NTK reconstruction) match dense PGD-AT "
           "at 80-98 % sparsity", "qualitative (full text unavailable)", "10_awt"),
     Claim("awt-2", AWT, "AWT preserves training dynamics better than baselines",
+          "qualitative (full text unavailable)", "10_awt"),
+    Claim("awt-3", AWT, "The gap between AWT and dense PGD-AT shrinks as the net gets wider",
           "qualitative (full text unavailable)", "10_awt"),
 )
 
@@ -319,3 +323,145 @@ def verdict_lottery(t: pd.DataFrame) -> Verdict:
     reason = (f"RST > FT-Reinit at every ratio: {'yes' if a else 'no'}; FT-Inherit > FT-Reinit "
               f"at every ratio: {'yes' if b else 'no'}" + _noise(t))
     return Verdict("rst-6", v, ours, reason)
+
+
+# ---- boosting tickets (Li et al. 2020) -----------------------------------------------------------
+PAPER_BOOST = {"boosting_20ep": 91.25, "winning_20ep": 88.10, "ticket_60ep_pgd": 45.73,
+               "ticket_60ep_clean": 76.48, "dense_100ep_pgd": 44.78, "dense_100ep_clean": 77.21,
+               "wrn_time_ratio": 0.51}
+BOOST_MARGIN = 0.01     # a lead of at least 1 point counts as faster convergence
+BOOST_RANGE = (0.6, 0.9)  # the paper's strongest boost, as the pruned fraction
+COST_TOLERANCE = 0.01   # "matches" dense robust accuracy: not more than 1 point below
+COLLAPSE_MARGIN = 0.02  # the narrow net loses at least 2 points more than the wide one
+
+
+def _val_noise(n: int, p: float) -> str:
+    p = min(max(p, 0.05), 0.95)
+    return f"; one standard error at n={n} is about {100 * (p * (1 - p) / n) ** 0.5:.1f} points"
+
+
+def verdict_boosting(early_by_lr: pd.DataFrame, early_by_ratio: pd.DataFrame,
+                     n_val: int) -> Verdict:
+    """Claim boost-1. early_by_lr: prune_lr, early (mean over the first epochs) validation
+    robust accuracy; early_by_ratio: pruned, boost_robust (ticket minus random re-init).
+
+    Reproduced: the smallest pruning lr leads the largest by BOOST_MARGIN, the early accuracy
+    never rises with the pruning lr, and the largest boost over re-init lies at 60-90 % pruned.
+    Partly: the lead alone. Not reproduced: no lead."""
+    t = early_by_lr.sort_values("prune_lr")
+    acc = t["early_robust"].to_numpy()
+    lead = float(acc[0] - acc[-1])
+    monotone = bool((acc[1:] <= acc[:-1] + 1e-12).all())
+    r = early_by_ratio.sort_values("pruned")
+    peak = float(r.loc[r["boost_robust"].idxmax(), "pruned"])
+    in_range = BOOST_RANGE[0] - 1e-9 <= peak <= BOOST_RANGE[1] + 1e-9
+    faster = lead >= BOOST_MARGIN
+    v = ("reproduced" if faster and monotone and in_range else "partly" if faster
+         else "not reproduced")
+    ours = (" / ".join(f"lr {lr:g}: {_pct(a)}" for lr, a in zip(t["prune_lr"], acc,
+                                                                   strict=True))
+            + f" early val. robust; largest boost over re-init at {100 * peak:.0f} % pruned")
+    reason = (f"boosting (lr {t['prune_lr'].iloc[0]:g}) minus winning (lr "
+              f"{t['prune_lr'].iloc[-1]:g}) ticket: {100 * lead:+.1f} points (faster if >= "
+              f"{100 * BOOST_MARGIN:g}); smaller lr never worse: {'yes' if monotone else 'no'}; "
+              f"peak boost in 60-90 % pruned: {'yes' if in_range else 'no'}"
+              + _val_noise(n_val, float(acc.mean())))
+    return Verdict("boost-1", v, ours, reason)
+
+
+def verdict_fgsm_ticket(table: pd.DataFrame) -> Verdict:
+    """Claim boost-2: the FGSM-found ticket retrained with PGD for fewer epochs reaches dense
+    PGD-AT's robust accuracy (within COST_TOLERANCE) at a lower total cost in passes."""
+    d = table[table["kind"] == "dense PGD-AT"].iloc[0]
+    t = table[table["kind"] != "dense PGD-AT"].iloc[0]
+    ratio = float(t["total_passes"]) / float(d["total_passes"])
+    sec_ratio = float(t["total_seconds"]) / max(float(d["total_seconds"]), 1e-9)
+    matches = float(t["pgd20"]) >= float(d["pgd20"]) - COST_TOLERANCE
+    cheaper = ratio < 1.0
+    v = "reproduced" if matches and cheaper else "partly" if matches or cheaper else (
+        "not reproduced")
+    ours = (f"ticket {_pct(t['pgd20'])} / {_pct(t['clean'])} (PGD-20 / clean) after "
+            f"{int(t['epochs'])} PGD epochs vs dense {_pct(d['pgd20'])} / {_pct(d['clean'])} "
+            f"after {int(d['epochs'])}; cost {ratio:.2f}x in passes, {sec_ratio:.2f}x in seconds")
+    reason = (f"matches dense robust accuracy (within {100 * COST_TOLERANCE:g} point): "
+              f"{'yes' if matches else 'no'}; cheaper in passes (FGSM pretraining included): "
+              f"{'yes' if cheaper else 'no'}; the paper's WRN-34-10 figure is "
+              f"{PAPER_BOOST['wrn_time_ratio']}x" + _noise(table))
+    return Verdict("boost-2", v, ours, reason)
+
+
+def verdict_collapse(t: pd.DataFrame) -> Verdict:
+    """Claim boost-3: pruning costs the narrowest net more robust accuracy than the widest.
+    t: width, drop_pgd20 (dense minus ticket), dense_pgd20, ticket_pgd20."""
+    t = t.sort_values("width")
+    narrow, wide = t.iloc[0], t.iloc[-1]
+    diff = float(narrow["drop_pgd20"] - wide["drop_pgd20"])
+    v = ("reproduced" if diff >= COLLAPSE_MARGIN else "partly" if diff > 0
+         else "not reproduced")
+    ours = "; ".join(f"width {r['width']:g}: dense {_pct(r['dense_pgd20'])} -> ticket "
+                     f"{_pct(r['ticket_pgd20'])}" for _, r in t.iterrows())
+    reason = (f"drop from pruning at width {narrow['width']:g} minus at width {wide['width']:g}: "
+              f"{100 * diff:+.1f} points (collapse if >= {100 * COLLAPSE_MARGIN:g})")
+    return Verdict("boost-3", v, ours, reason)
+
+
+# ---- adversarial winning tickets (our reconstruction of Shi et al. 2022) --------------------------
+AWT_TOLERANCE = 0.02  # "matches" dense PGD-AT: not more than 2 points below
+
+
+def verdict_awt_parity(t: pd.DataFrame) -> Verdict:
+    """Claim awt-1: at every sparsity AWT is within AWT_TOLERANCE of dense PGD-AT and at least
+    as robust as every baseline. Partly: either holds at some sparsity."""
+    dense = float(t[t["method"] == "dense"]["pgd20"].iloc[0])
+    sp = t[t["method"] != "dense"]
+    wide = sp.pivot_table(index="sparsity", columns="method", values="pgd20")
+    base = [c for c in wide.columns if c != "awt"]
+    close = wide["awt"] >= dense - AWT_TOLERANCE
+    best = wide["awt"] >= wide[base].max(axis=1) - 1e-12
+    v = ("reproduced" if close.all() and best.all() else "partly" if (close | best).any()
+         else "not reproduced")
+    ours = (f"dense {_pct(dense)}; AWT " + ", ".join(
+        f"{100 * s:g} %: {_pct(a)} (best baseline {_pct(wide.loc[s, base].max())})"
+        for s, a in wide["awt"].items()))
+    reason = (f"within {100 * AWT_TOLERANCE:g} points of dense at {int(close.sum())} of "
+              f"{len(close)} sparsities; at least as robust as every baseline at "
+              f"{int(best.sum())} of {len(best)}" + _noise(t))
+    return Verdict("awt-1", v, ours, reason)
+
+
+def verdict_awt_dynamics(summary: pd.DataFrame) -> Verdict:
+    """Claim awt-2: AWT's mean kernel distance and output gap to the dense net (over training,
+    on adversarial probes) are below every baseline's. Reproduced at every sparsity for both,
+    partly when AWT is lowest in at least half of the (sparsity, measure) cases."""
+    cases, wins, details = 0, 0, []
+    for col in ("kernel_distance_adv", "output_gap_adv"):
+        wide = summary.pivot_table(index="sparsity", columns="method", values=col)
+        base = [c for c in wide.columns if c != "awt"]
+        lowest = wide["awt"] <= wide[base].min(axis=1) + 1e-12
+        cases += len(lowest)
+        wins += int(lowest.sum())
+        details.append(f"{col.replace('_', ' ')}: AWT lowest at {int(lowest.sum())} of "
+                       f"{len(lowest)} sparsities")
+    v = ("reproduced" if wins == cases else "partly" if wins * 2 >= cases and wins > 0
+         else "not reproduced")
+    mean = summary.groupby("method")[["kernel_distance_adv", "output_gap_adv"]].mean()
+    ours = "; ".join(f"{m}: kernel distance {r['kernel_distance_adv']:.3f}, output gap "
+                     f"{r['output_gap_adv']:.3f}" for m, r in mean.iterrows())
+    return Verdict("awt-2", v, ours, "; ".join(details) + " (means over training epochs, "
+                   "PGD probes against the dense net)")
+
+
+def verdict_awt_width(t: pd.DataFrame) -> Verdict:
+    """Claim awt-3: AWT's robust-accuracy gap to dense PGD-AT of the same width falls as the
+    width grows. Reproduced: it falls at every step; partly: widest below narrowest."""
+    a = t[t["method"] == "awt"].sort_values("width")
+    gaps = a["gap_pgd20"].to_numpy()
+    falls = bool((gaps[1:] < gaps[:-1]).all())
+    ends = bool(gaps[-1] < gaps[0])
+    v = "reproduced" if falls else "partly" if ends else "not reproduced"
+    ours = ", ".join(f"width {w:g}: {100 * g:+.1f}" for w, g in zip(a["width"], gaps,
+                                                                    strict=True))
+    reason = (f"dense minus AWT robust accuracy falls at every width step: "
+              f"{'yes' if falls else 'no'}; widest below narrowest: {'yes' if ends else 'no'}"
+              + _noise(t))
+    return Verdict("awt-3", v, ours + " points (dense minus AWT)", reason)

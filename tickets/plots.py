@@ -90,3 +90,51 @@ def transfer_heatmaps(matrices: dict[str, pd.DataFrame], title: str) -> plt.Figu
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def line_panels(df: pd.DataFrame, x: str, ys: list[tuple[str, str]], hue: str, title: str,
+                percent: bool = True, logx: bool = False, baselines: dict[str, float] | None = None
+                ) -> plt.Figure:
+    """One panel per (column, axis label) in ys: a line per value of `hue` against x.
+    baselines draws labelled horizontal levels (in the same units as the columns)."""
+    fig, axes = plt.subplots(1, len(ys), figsize=(5.6 * len(ys), 3.8), squeeze=False)
+    scale = 100 if percent else 1
+    for ax, (col, label) in zip(axes[0], ys, strict=True):
+        for i, (name, t) in enumerate(df.groupby(hue, sort=False)):
+            t = t.sort_values(x)
+            ax.plot(t[x], scale * t[col], "o-", ms=3, color=f"C{i}", label=str(name))
+        for j, (name, v) in enumerate((baselines or {}).items()):
+            ax.axhline(scale * v, color="gray", ls=(":" if j % 2 == 0 else "--"), lw=1,
+                       label=name)
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def dynamics_panels(dyn: pd.DataFrame, title: str) -> plt.Figure:
+    """Kernel distance and output gap to the dense net along training (adversarial probes),
+    one column per sparsity, one line per mask method."""
+    sparsities = sorted(dyn["sparsity"].unique())
+    fig, axes = plt.subplots(2, len(sparsities), figsize=(3.6 * len(sparsities), 6),
+                             squeeze=False, sharex=True)
+    for j, s in enumerate(sparsities):
+        t = dyn[dyn["sparsity"] == s]
+        for i, (name, g) in enumerate(t.groupby("label", sort=False)):
+            g = g.sort_values("epoch")
+            axes[0, j].plot(g["epoch"], g["kernel_distance_adv"], "o-", ms=3, color=f"C{i}",
+                            label=name)
+            axes[1, j].plot(g["epoch"], g["output_gap_adv"], "o-", ms=3, color=f"C{i}",
+                            label=name)
+        axes[0, j].set_title(f"{100 * s:g} % pruned", fontsize=9)
+        axes[1, j].set_xlabel("epoch")
+    axes[0, 0].set_ylabel("kernel distance to dense")
+    axes[1, 0].set_ylabel("output gap to dense")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig

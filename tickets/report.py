@@ -30,13 +30,18 @@ KERNEL = "tickets"
 
 # ---- called from notebooks -------------------------------------------------------------------
 def record_verdict(results_dir: str | os.PathLike, verdict: Verdict, scale: str, notebook: str,
-                   anchor: str, table: list[dict] | None = None) -> Path:
-    """Write one claim's verdict where the index builder will find it."""
+                   anchor: str, table: list[dict] | None = None, **extra) -> Path:
+    """Write one claim's verdict where the index builder will find it; extra keyword
+    arguments (JSON-serialisable) are kept beside the table."""
     verdict.scale, verdict.notebook, verdict.anchor = scale, notebook, anchor
     out = Path(results_dir) / "results" / f"{verdict.claim}.json"
     payload = verdict.as_dict()
     if table is not None:
         payload["table"] = table
+    for key, value in extra.items():
+        if key in payload:
+            raise ValueError(f"extra field {key!r} clashes with a verdict field")
+        payload[key] = value
     atomic_write_json(out, payload)
     return out
 
