@@ -82,6 +82,36 @@ class Noisy(nn.Module):
         return out + 20 * out.std().detach() * noise
 
 
+class _HonestOnPixels(torch.autograd.Function):
+    """Identity forward; the gradient is honest at images on the 8-bit pixel grid (the
+    data) and reversed anywhere else."""
+
+    @staticmethod
+    def forward(ctx, x):
+        on_grid = ((x * 255 - (x * 255).round()).abs() < 1e-4).flatten(1).all(1)
+        ctx.save_for_backward(on_grid)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (on_grid,) = ctx.saved_tensors
+        sign = torch.where(on_grid, 1.0, -1.0).view(-1, *([1] * (g.dim() - 1)))
+        return g * sign
+
+
+class OffDataMasked(nn.Module):
+    """A toy whose input gradient lies off the data: FGSM, one step from the clean image,
+    sees the true gradient; PGD, from a random start, only ever sees reversed ones. The
+    single-step attack is then the stronger one, as on some gradient-masked defences."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(_HonestOnPixels.apply(x))
+
+
 @pytest.fixture(scope="module")
 def weak_linear(synth):
     """A linear classifier trained a little: clean accuracy well under 100 %."""
@@ -109,7 +139,7 @@ def test_each_check_fails_where_it_should(weak_linear, synth):
     flipped = {c.name: c for c in sanity.run_checks(GradFlipped(weak_linear), synth.test,
                                                    eps=8 / 255, n=128, square_queries=300)}
     # (on a linear model one full FGSM step is already the best L-inf step, so FGSM and PGD
-    # agree even when the gradient lies: the single-step check has no failing toy here)
+    # agree even when the gradient lies everywhere: the single-step check has its own toy)
     for name in ("accuracy falls as eps grows", "about 0 at a large eps",
                  "more steps never help the defender", "black-box not stronger than white-box"):
         assert honest[name].passed, (name, honest[name].numbers)
@@ -118,3 +148,14 @@ def test_each_check_fails_where_it_should(weak_linear, synth):
                                                  n=128, square_queries=0, repeats=5)}
     assert not noisy["eps = 0 gives the clean accuracy"].passed
     assert not noisy["stable under repeated evaluation"].passed
+
+
+def test_single_step_check_fails_when_the_gradient_lies_off_the_data(weak_linear, synth):
+    honest = {c.name: c for c in sanity.run_checks(weak_linear, synth.test, eps=8 / 255, n=128,
+                                                  square_queries=0)}
+    toy = {c.name: c for c in sanity.run_checks(OffDataMasked(weak_linear), synth.test,
+                                               eps=8 / 255, n=128, square_queries=0)}
+    name = "single-step weaker than iterative"
+    assert honest[name].passed, honest[name].numbers
+    assert not toy[name].passed, toy[name].numbers
+    assert toy[name].numbers["FGSM"] < toy[name].numbers["PGD-20"]
