@@ -123,3 +123,25 @@ def test_ties_are_no_evidence():
     assert claims.verdict_search_attack(s2).verdict == "reproduced"
     init = t.assign(pgd20=[0.3, 0.2, 0.25, 0.2])
     assert claims.verdict_initialisation(init).verdict == "reproduced"
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu", "paper"])
+def test_profile_files_name_only_notebook_parameters(profile):
+    """A typo in a profile would reach papermill as an unknown parameter and be ignored."""
+    import ast
+
+    import nbformat
+    import yaml
+
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks
+    for nb_path in notebooks:
+        nb = nbformat.read(nb_path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        names = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                 for t in node.targets if isinstance(t, ast.Name)}
+        f = ROOT / "params" / profile / f"{nb_path.name[:2]}.yaml"
+        assert f.exists(), f"no {profile} profile for {nb_path.name}"
+        params = yaml.safe_load(f.read_text()) or {}
+        unknown = set(params) - names
+        assert not unknown, f"{f.relative_to(ROOT)}: not parameters of {nb_path.name}: {unknown}"

@@ -237,8 +237,9 @@ def capacity(cfg: RunConfig, widths: list[float], prune_lr: float, remaining: fl
         pre = pretrain(cfg, prune_lr, pretrain_epochs, data, width=w, store=store,
                        progress=progress)
         masks = ticket_masks(pre, remaining)
-        tick = retrain(cfg, masks, "capacity-ticket", data, retrain_epochs, warmup, width=w,
-                       store=store, progress=progress)
+        # the label of convergence()'s tickets, so that a width both use is trained once
+        tick = retrain(cfg, masks, f"ticket, pruning lr {float(prune_lr):g}", data,
+                       retrain_epochs, warmup, width=w, store=store, progress=progress)
         rows.append(_row(tick, data, spec, store, kind="ticket", width=w))
     return pd.DataFrame(rows)
 
