@@ -277,6 +277,36 @@ def sanity_checks(runs: dict[str, RunConfig], data: Data, eps: float = 8 / 255, 
     return sanity.table(results)
 
 
+def r2s_sanity(cfg: RunConfig, ratios: list[float], data: Data, eps: float = 8 / 255,
+               n: int = 100, square_queries: int = 1000, repeats: int = 3,
+               switch: str = "input", seed: int = 0, store: Store | None = None
+               ) -> pd.DataFrame:
+    """The sanity-check suite on the R2S of cfg's tickets at `ratios` (a randomised model, so
+    with the repeated-evaluation check), cached; rows as sanity_checks gives them."""
+    from tickets import r2s as r2s_mod
+    from tickets import sanity
+    from tickets.config import config_hash
+
+    store = store or Store()
+    runs = [train(cfg_replace(cfg, **{"train.remaining": float(r)}), data, store,
+                  device=data.train.x.device, progress=False) for r in ratios]
+    key = _EvalKey("|".join(config_hash(r.cfg) for r in runs), "best",
+                   f"r2s-sanity {switch} eps={eps} sq={square_queries} rep={repeats}", n, seed,
+                   data.cfg)
+
+    def compute() -> dict:
+        dev = data.test.x.device
+        members = [r.model("best", device=dev) for r in runs]
+        model = r2s_mod.R2S(members, switch=switch, seed=seed).eval()
+        return {"checks": [c.as_dict() for c in sanity.run_checks(
+            model, data.test, eps=eps, n=n, seed=seed, square_queries=square_queries,
+            repeats=repeats)]}
+
+    found = store.cached(key, "sanity", compute, kind="eval")
+    return sanity.table({f"R2S of r={', '.join(f'{r:g}' for r in ratios)}":
+                         [sanity.Check(**c) for c in found["checks"]]})
+
+
 def run_config_for(cfg: RunConfig, remaining: float | None = None, dense_width: float | None = None
                    ) -> RunConfig:
     """The configuration of an RST of `remaining` in cfg's network, or of its dense baseline."""

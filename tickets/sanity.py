@@ -67,8 +67,12 @@ def run_checks(model, split: Split, eps: float = 8 / 255, n: int = 200, seed: in
     out.append(Check("about 0 at a large eps", by_eps[-1] <= 0.05,
                      f"PGD-20 accuracy at eps={large_eps:g} is at most 5 %",
                      {"accuracy": by_eps[-1]}))
-    out.append(Check("eps = 0 gives the clean accuracy", abs(by_eps[0] - clean) <= 1e-9,
-                     "PGD at eps 0 equals clean accuracy", {"clean": clean, "eps0": by_eps[0]}))
+    # a randomised model (repeats > 0) draws afresh at each call: allow the stability bound
+    tol0 = 0.03 if repeats else 1e-9
+    out.append(Check("eps = 0 gives the clean accuracy", abs(by_eps[0] - clean) <= tol0,
+                     "PGD at eps 0 equals clean accuracy" + (
+                         " (within 3 points: a randomised model)" if repeats else ""),
+                     {"clean": clean, "eps0": by_eps[0]}))
     steps = {k: _acc(model, split, _pgd(eps, k), n, seed) for k in (5, 20, 50)}
     out.append(Check("more steps never help the defender",
                      steps[5] + tol >= steps[20] and steps[20] + tol >= steps[50],
