@@ -380,7 +380,7 @@ def verdict_fgsm_ticket(table: pd.DataFrame) -> Verdict:
     cheaper = ratio < 1.0
     v = "reproduced" if matches and cheaper else "partly" if matches or cheaper else (
         "not reproduced")
-    ours = (f"ticket {_pct(t['pgd20'])} / {_pct(t['clean'])} (PGD-20 / clean) after "
+    ours = (f"ticket {_pct(t['pgd20'])} / {_pct(t['clean'])} (PGD / clean) after "
             f"{int(t['epochs'])} PGD epochs vs dense {_pct(d['pgd20'])} / {_pct(d['clean'])} "
             f"after {int(d['epochs'])}; cost {ratio:.2f}x in passes, {sec_ratio:.2f}x in seconds")
     reason = (f"matches dense robust accuracy (within {100 * COST_TOLERANCE:g} point): "

@@ -97,7 +97,7 @@ def line_panels(df: pd.DataFrame, x: str, ys: list[tuple[str, str]], hue: str, t
                 ) -> plt.Figure:
     """One panel per (column, axis label) in ys: a line per value of `hue` against x.
     baselines draws labelled horizontal levels (in the same units as the columns)."""
-    fig, axes = plt.subplots(1, len(ys), figsize=(5.6 * len(ys), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(ys), figsize=(max(5.6 * len(ys), 9.0), 3.8), squeeze=False)
     scale = 100 if percent else 1
     for ax, (col, label) in zip(axes[0], ys, strict=True):
         for i, (name, t) in enumerate(df.groupby(hue, sort=False)):
