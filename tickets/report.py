@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{a.profile}] running {nb.name} ...", flush=True)
         executed, secs = execute(nb, a.profile, out_dir)
         # keep the first (cold) execution's time: later runs reuse stored results
-        timings.setdefault(nb.stem, secs)
+        timings.setdefault(nb.stem, round(secs))
         atomic_write_json(tf, timings)
         to_html(executed)
         print(f"[{a.profile}] {nb.name} done in {secs / 60:.1f} min", flush=True)
