@@ -7,6 +7,7 @@ import torch
 
 from tickets import awt, boosting, claims, layers, prune
 from tickets import experiments as ex
+from tickets.config import replace
 from tickets.ntk import NTTSpec
 from tickets.store import Store
 
@@ -165,3 +166,23 @@ def test_verdict_awt_width(gaps, expected):
     t = pd.DataFrame({"width": [0.125, 0.25, 0.5], "method": "awt", "gap_pgd20": list(gaps),
                       "pgd20": 0.2, "n_test": 500})
     assert claims.verdict_awt_width(t).verdict == expected
+
+
+def test_dynamics_start_from_the_shared_init_and_agree_across_kernel_methods(cfg, synth,
+                                                                            tmp_path):
+    spec = awt.MaskSpec(ntt=NTTSpec(steps=1, batch=8, kernel_probes=2), n_probes=16,
+                        probe_steps=1, snip_batch=32)
+    ev = ex.EvalSpec(n_test=32, pgd_steps=2, aa_n=0, paper_protocol=False)
+    c1 = replace(cfg, **{"train.epochs": 1})
+    table, runs = awt.study(c1, [0.9], ["random"], synth, ev, spec, store=Store(tmp_path),
+                            progress=False)
+    assert set(table["method"]) == {"dense", "random"}
+    a = awt.dynamics(runs, synth, n_probes=3, kind="pntk", method="jacrev",
+                     store=Store(tmp_path / "a"), progress=False)
+    b = awt.dynamics(runs, synth, n_probes=3, kind="pntk", method="products",
+                     store=Store(tmp_path / "b"), progress=False)
+    assert list(a["epoch"]) == [0, 1] and set(a["method"]) == {"random"}
+    cols = ["kernel_distance_clean", "kernel_distance_adv", "output_gap_clean",
+            "output_gap_adv"]
+    assert ((a[cols] - b[cols]).abs() < 1e-3).all().all()
+    assert (a["kernel_distance_clean"] > 0).all(), "a 90 %-pruned net has another kernel"

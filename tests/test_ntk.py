@@ -111,7 +111,7 @@ def test_neural_tangent_transfer_lowers_its_loss_and_keeps_the_weights():
     student = copy.deepcopy(teacher)
     layers.set_mode(student, "search")
     layers.set_remaining(student, 0.1)
-    weights = {n: l.weight.detach().clone() for n, l in layers.masked_layers(student)}
+    weights = {n: m.weight.detach().clone() for n, m in layers.masked_layers(student)}
     spec = ntk.NTTSpec(steps=20, batch=16, kernel_probes=4, lr=0.02)
     masks, hist = ntk.neural_tangent_transfer(student, teacher, _x(64), spec)
     losses = [h["loss"] for h in hist if "loss" in h]

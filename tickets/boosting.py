@@ -166,14 +166,12 @@ def ratio_sweep(cfg: RunConfig, prune_lr: float, remainings: list[float], data: 
 
 def early_boost(curves: pd.DataFrame, by: str, early_epochs: int,
                 ticket: str = "ticket", baseline: str = "random re-init") -> pd.DataFrame:
-    """Mean validation robust and clean accuracy over the first early_epochs epochs, per
-    `by` and kind, with the ticket's lead over the baseline."""
-    early = curves[curves["epoch"] <= early_epochs]
-    t = early.groupby([by, "kind"])[["val_robust", "val_clean"]].mean().unstack("kind")
-    out = pd.DataFrame({"ticket_robust": t["val_robust"][ticket],
-                        "reinit_robust": t["val_robust"][baseline],
-                        "ticket_clean": t["val_clean"][ticket],
-                        "reinit_clean": t["val_clean"][baseline]})
+    """The ticket's and the baseline's early accuracy (early_accuracy) per `by`, side by
+    side, with the ticket's lead over the baseline."""
+    e = early_accuracy(curves, by, early_epochs).set_index([by, "kind"])
+    t, b = e.xs(ticket, level="kind"), e.xs(baseline, level="kind")
+    out = pd.DataFrame({"ticket_robust": t["early_robust"], "reinit_robust": b["early_robust"],
+                        "ticket_clean": t["early_clean"], "reinit_clean": b["early_clean"]})
     out["boost_robust"] = out["ticket_robust"] - out["reinit_robust"]
     out["boost_clean"] = out["ticket_clean"] - out["reinit_clean"]
     return out.reset_index()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,8 +103,13 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
             out_shape = (len(x2), 1 if kind == "pntk" else num_classes)
             basis = torch.eye(out_shape[0] * out_shape[1], device=x1.device,
                               dtype=x1.dtype).view(-1, *out_shape)
-            cols = torch.cat([vmap(column)(basis[i:i + chunk])
-                              for i in range(0, len(basis), chunk)])  # (N2*C, N1, C)
+            with warnings.catch_warnings():
+                # torch.func's jvp scripts a helper and warns that torch.jit.script is
+                # deprecated: not ours to act on, and it would print the install path
+                warnings.filterwarnings("ignore", message=".*torch.jit.script.*",
+                                        category=FutureWarning)
+                cols = torch.cat([vmap(column)(basis[i:i + chunk])
+                                  for i in range(0, len(basis), chunk)])  # (N2*C, N1, C)
             k = cols.view(out_shape[0], out_shape[1], len(x1), out_shape[1]).permute(2, 0, 3, 1)
     finally:
         model.train(was_training)
