@@ -2,10 +2,12 @@ import pytest
 
 from tickets import config, data, models
 from tickets.config import AttackConfig, ConfigError, DataConfig, ModelConfig, TrainConfig
+from tickets.recipes import base_config
 
 
 @pytest.mark.parametrize("make,needle", [
-    (lambda: ModelConfig(name="vgg99").validate(), "model.name='vgg99'"),
+    (lambda: models.build_from_config(ModelConfig(name="vgg99")), "model.name='vgg99'"),
+    (lambda: base_config(model="vgg99"), "model='vgg99'"),
     (lambda: ModelConfig(init="zeros").validate(), "model.init='zeros'"),
     (lambda: ModelConfig(pattern="diagonal").validate(), "model.pattern='diagonal'"),
     (lambda: ModelConfig(width=0).validate(), "model.width=0"),

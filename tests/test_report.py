@@ -1,10 +1,10 @@
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from tickets import claims, report
+from tickets.notebook import record_verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,14 +45,11 @@ def check_links_resolve(index: Path) -> int:
     return n
 
 
-def _rst_table(pgd, ratios=(0.01, 0.05, 0.2, 0.5, 0.9)):
-    return pd.DataFrame({"kind": "RST", "remaining": list(ratios), "pgd20": pgd,
-                         "clean": [p + 0.2 for p in pgd]})
-
-
 def test_index_links_resolve_and_unrun_claims_say_so(tmp_path):
     v = claims.Verdict("rst-2", "partly", "ours", "why")
-    report.record_verdict(tmp_path, v, "smoke scale", "01_existence", "claim-rst-2")
+    out = record_verdict(tmp_path, v, "smoke scale")
+    assert (v.notebook, v.anchor) == ("01_existence", "claim-rst-2"), "taken from the claim"
+    assert out.exists()
     (tmp_path / "01_existence.html").write_text('<html><a id="claim-rst-2"></a></html>')
     index = report.build_index(tmp_path, "smoke")
     assert check_links_resolve(index) >= 2
@@ -62,7 +59,7 @@ def test_index_links_resolve_and_unrun_claims_say_so(tmp_path):
 
 def test_index_builder_catches_a_missing_anchor(tmp_path):
     v = claims.Verdict("rst-2", "partly", "ours", "why")
-    report.record_verdict(tmp_path, v, "smoke", "01_existence", "claim-rst-2")
+    record_verdict(tmp_path, v, "smoke")
     (tmp_path / "01_existence.html").write_text("<html>no anchors</html>")
     index = report.build_index(tmp_path, "smoke")
     with pytest.raises(AssertionError, match="no anchor"):
@@ -75,54 +72,6 @@ def test_committed_reports_links_resolve(profile):
     if not index.exists():
         pytest.skip(f"no committed {profile} report")
     assert check_links_resolve(index) > 0
-
-
-def test_inverted_u_verdicts():
-    u = claims.verdict_inverted_u(_rst_table([0.10, 0.25, 0.30, 0.22, 0.05]))
-    assert u.verdict == "reproduced"
-    shifted = claims.verdict_inverted_u(_rst_table([0.10, 0.12, 0.15, 0.30, 0.05]))
-    assert shifted.verdict == "partly"  # an inverted U, but peaking outside 5-20 %
-    flat = claims.verdict_inverted_u(_rst_table([0.30, 0.25, 0.20, 0.15, 0.05]))
-    assert flat.verdict == "not reproduced"
-
-
-def test_existence_verdicts():
-    rst = _rst_table([0.10, 0.25, 0.30, 0.22, 0.05])
-    dense = pd.DataFrame({"kind": ["same", "small"], "pgd20": [0.32, 0.28],
-                          "clean": [0.5, 0.45]})
-    assert claims.verdict_existence(rst, dense).verdict == "reproduced"
-    dense_far = dense.assign(pgd20=[0.40, 0.35])
-    assert claims.verdict_existence(rst, dense_far).verdict == "not reproduced"
-    dense_mixed = dense.assign(pgd20=[0.40, 0.28])
-    assert claims.verdict_existence(rst, dense_mixed).verdict == "partly"
-
-
-def test_aa_gap_verdicts():
-    rows = pd.DataFrame({"kind": ["RST", "RST", "dense"], "aa": [0.10, 0.12, 0.2],
-                         "pgd20_on_aa_images": [0.20, 0.19, 0.21]})
-    assert claims.verdict_aa_gap(rows).verdict == "reproduced"
-    close = rows.assign(aa=[0.195, 0.185, 0.2])
-    assert claims.verdict_aa_gap(close).verdict == "not reproduced"
-
-
-def test_bad_verdicts_are_rejected():
-    with pytest.raises(ValueError, match="verdict"):
-        claims.Verdict("rst-1", "sort of", "", "")
-    with pytest.raises(ValueError, match="claim"):
-        claims.Verdict("rst-99", "partly", "", "")
-
-
-def test_ties_are_no_evidence():
-    t = pd.DataFrame({"variant": ["signed_constant", "kaiming_normal"] * 2,
-                      "remaining": [0.1, 0.1, 0.5, 0.5], "pgd20": [0.0] * 4, "n_test": 100})
-    assert claims.verdict_initialisation(t).verdict == "not reproduced"
-    s = pd.DataFrame({"variant": ["pgd", "fgsm", "fgsm_rs"], "remaining": 0.1,
-                      "pgd20": [0.0] * 3, "n_test": 100})
-    assert claims.verdict_search_attack(s).verdict == "not reproduced"
-    s2 = s.assign(pgd20=[0.3, 0.2, 0.1])
-    assert claims.verdict_search_attack(s2).verdict == "reproduced"
-    init = t.assign(pgd20=[0.3, 0.2, 0.25, 0.2])
-    assert claims.verdict_initialisation(init).verdict == "reproduced"
 
 
 @pytest.mark.parametrize("profile", ["cpu", "gpu", "paper"])

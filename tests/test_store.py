@@ -1,7 +1,8 @@
 import torch
 
 from tickets import models
-from tickets.store import Store, atomic_write_json, load_ticket, read_json, save_ticket
+from tickets.masks import load_ticket, save_ticket
+from tickets.store import Store, atomic_write_json, read_json
 
 
 def test_ticket_round_trip_is_small_and_exact(tmp_path, synth):

@@ -72,9 +72,9 @@ class ModelConfig:
     masked: bool = True
 
     def validate(self) -> ModelConfig:
-        from tickets.models import available_models  # late import: models imports config
-
-        _check_choice("model.name", self.name, tuple(available_models()))
+        # model.name is checked by the registry that knows the names (tickets.models)
+        if not isinstance(self.name, str) or not self.name:
+            _fail("model.name", self.name, "must be the name of a registered model")
         _check_range("model.width", self.width, 0, None, lo_open=True)
         _check_range("model.num_classes", self.num_classes, 2, None, integer=True)
         _check_choice("model.init", self.init, INITS)

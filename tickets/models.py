@@ -219,6 +219,14 @@ def available_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def check_name(name: str, param: str = "model.name") -> str:
+    """The name if it is registered; otherwise a ConfigError that lists the registered ones."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"invalid {param}={name!r}: allowed values are "
+                          + ", ".join(repr(n) for n in available_models()))
+    return name
+
+
 class Net(nn.Module):
     """A registered body behind the input normalisation, with its configuration attached."""
 
@@ -250,6 +258,7 @@ def build(name: str = "conv4", width: float = 1.0, num_classes: int = 10, masked
 def build_from_config(cfg: ModelConfig, remaining: float = 1.0,
                       bn_affine: bool | None = None) -> Net:
     cfg.validate()
+    check_name(cfg.name)
     affine = (not cfg.masked) if bn_affine is None else bn_affine
     b = Builder(masked=cfg.masked, pattern=cfg.pattern, bn_affine=affine)
     model = Net(_REGISTRY[cfg.name](b, cfg.width, cfg.num_classes), cfg)

@@ -7,21 +7,22 @@ import pandas as pd
 
 
 def ratio_curve(rst: pd.DataFrame, dense: pd.DataFrame, paper_curve: dict[float, float],
-                paper_dense: dict[str, float], title: str) -> plt.Figure:
-    """Robust and clean accuracy against remaining ratio, ours beside the paper's curve."""
+                paper_dense: dict[str, float], title: str, pgd: str = "PGD") -> plt.Figure:
+    """Robust and clean accuracy against remaining ratio, ours beside the paper's curve.
+    pgd names the attack in the legend (PGD-20, say)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     t = rst.sort_values("remaining")
     ax = axes[0]
-    ax.plot(t["remaining"], 100 * t["pgd20"], "o-", color="C0", label="RST, PGD-20 (strict)")
-    ax.plot(t["remaining"], 100 * t["paper_pgd20"], "o--", color="C0", alpha=0.5,
-            label="RST, PGD-20 (paper protocol)")
+    ax.plot(t["remaining"], 100 * t["pgd"], "o-", color="C0", label=f"RST, {pgd} (strict)")
+    ax.plot(t["remaining"], 100 * t["paper_pgd"], "o--", color="C0", alpha=0.5,
+            label=f"RST, {pgd} (paper protocol)")
     if t["aa"].notna().any():
         ax.plot(t["remaining"], 100 * t["aa"], "s-", color="C3", label="RST, AutoAttack")
     for (_, row), c in zip(dense.iterrows(), ("C2", "C4"), strict=False):
-        ax.axhline(100 * row["pgd20"], color=c, ls=":", label=f"{row['kind']}, PGD-20")
+        ax.axhline(100 * row["pgd"], color=c, ls=":", label=f"{row['kind']}, {pgd}")
     ax.plot(list(paper_curve), list(paper_curve.values()), "x-", color="gray",
             label="paper, ResNet-18 (~)")
-    ax.axhline(paper_dense["pgd20"], color="gray", ls=":", lw=1, label="paper dense PGD-AT")
+    ax.axhline(paper_dense["pgd"], color="gray", ls=":", lw=1, label="paper dense PGD-AT")
     ax.set_xscale("log")
     ax.set_xlabel("remaining ratio (kept fraction of weights)")
     ax.set_ylabel("robust accuracy (%)")
@@ -57,7 +58,7 @@ def training_curves(histories: dict[str, list[dict]], key: str = "val_robust",
 
 
 def variant_curves(table: pd.DataFrame, title: str, paper: dict[str, float] | None = None,
-                   metric: str = "pgd20") -> plt.Figure:
+                   metric: str = "pgd") -> plt.Figure:
     """Robust accuracy against remaining ratio, one line per variant; the paper's peak value
     per variant (if given) as a dotted level in the same colour."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -135,6 +136,50 @@ def dynamics_panels(dyn: pd.DataFrame, title: str) -> plt.Figure:
     axes[0, 0].set_ylabel("kernel distance to dense")
     axes[1, 0].set_ylabel("output gap to dense")
     axes[0, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(wide: pd.DataFrame, ylabel: str, title: str) -> plt.Figure:
+    """Bars (in %) of the columns of `wide`, grouped by its index (the lottery comparison)."""
+    ax = (100 * wide).plot.bar(figsize=(7, 3.6), rot=0)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=7)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def horizontal_bars(labels: pd.Series, values: pd.Series, xlabel: str, title: str,
+                    xerr: pd.Series | None = None, line: tuple[float, str] | None = None,
+                    colors: list[str] | None = None) -> plt.Figure:
+    """One bar per label; xerr half-widths and a labelled vertical line (value, label)."""
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.4))
+    ax.barh(labels, values, xerr=xerr, color=colors or "C0")
+    if line is not None:
+        ax.axvline(line[0], color="C3", ls="--", label=line[1])
+        ax.legend(fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def capacity_panels(by_width: pd.DataFrame, by_depth: pd.DataFrame, width: float,
+                    title: str) -> plt.Figure:
+    """The best RST's clean and robust accuracy by the random network's size (weights, log
+    scale) and by its depth (at one width)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for t, x, ax in ((by_width, "total_params", axes[0]), (by_depth, "variant", axes[1])):
+        ax.plot(t[x], 100 * t["pgd"], "o-", label="PGD")
+        ax.plot(t[x], 100 * t["clean"], "s--", label="clean")
+        ax.set_ylabel("accuracy of the best RST (%)")
+        ax.legend(fontsize=8)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("weights in the random network")
+    axes[0].set_title("by width")
+    axes[1].set_title(f"by depth (width {width:g})")
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return fig

@@ -29,8 +29,8 @@ class R2S(nn.Module):
         super().__init__()
         if switch not in ("input", "batch"):
             raise ValueError(f"invalid switch={switch!r}: allowed values are 'input', 'batch'")
-        if len(members) < 2:
-            raise ValueError(f"an R2S needs at least 2 members, got {len(members)}")
+        if len(members) < 1:
+            raise ValueError("an R2S needs at least one member")
         self.members = nn.ModuleList(share_weights(members))
         self.switch = switch
         self.generator = torch.Generator().manual_seed(seed)

@@ -3,7 +3,7 @@
     python -m tickets.report --profile cpu [--notebooks 01 03] [--screenshot-only]
 
 The index is built from the verdict records (JSON) the notebooks write with
-:func:`record_verdict`; it never reads the HTML. A claim with no record shows "not run".
+:func:`tickets.notebook.record_verdict`; it never reads the HTML. A claim with no record shows "not run".
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from tickets.claims import CLAIMS, Verdict
+from tickets.claims import CLAIMS
 from tickets.store import atomic_write_bytes, atomic_write_json, read_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,25 +28,6 @@ PROFILES = ("smoke", "cpu", "gpu", "paper")
 KERNEL = "tickets"
 
 
-# ---- called from notebooks -------------------------------------------------------------------
-def record_verdict(results_dir: str | os.PathLike, verdict: Verdict, scale: str, notebook: str,
-                   anchor: str, table: list[dict] | None = None, **extra) -> Path:
-    """Write one claim's verdict where the index builder will find it; extra keyword
-    arguments (JSON-serialisable) are kept beside the table."""
-    verdict.scale, verdict.notebook, verdict.anchor = scale, notebook, anchor
-    out = Path(results_dir) / "results" / f"{verdict.claim}.json"
-    payload = verdict.as_dict()
-    if table is not None:
-        payload["table"] = table
-    for key, value in extra.items():
-        if key in payload:
-            raise ValueError(f"extra field {key!r} clashes with a verdict field")
-        payload[key] = value
-    atomic_write_json(out, payload)
-    return out
-
-
-# ---- building the report ---------------------------------------------------------------------
 def notebooks(selected: list[str] | None = None) -> list[Path]:
     found = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if selected:
@@ -220,7 +201,3 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def verdict_markdown(v: Verdict) -> str:
-    """A verdict as a short Markdown paragraph for a notebook's conclusion."""
-    return f"**{v.claim}: {v.verdict}.** Ours: {v.ours}. Why: {v.reason}."

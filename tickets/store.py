@@ -4,9 +4,6 @@ Layout: ``<root>/<kind>-<hash>/`` holds ``config.json``, checkpoints and ``resul
 rerun with the same configuration finds ``result.json`` and skips the work. Every write goes
 to a temporary file in the same folder and is renamed into place, so a killed process never
 leaves a half-written file behind.
-
-Tickets are stored as their architecture, init seed and packed mask bits (1 bit per weight),
-plus the BatchNorm running statistics that eval-mode logits depend on.
 """
 
 from __future__ import annotations
@@ -20,9 +17,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from tickets.config import ModelConfig, config_hash, to_dict
+from tickets.config import config_hash, to_dict
 
 STORE_ENV_VAR = "TICKETS_STORE"
 
@@ -106,48 +102,3 @@ class Store:
         result = compute()
         self.save_result(cfg, result, name, kind)
         return result
-
-
-# ---- tickets ----------------------------------------------------------------------------------
-def save_ticket(model: nn.Module, path: str | os.PathLike) -> int:
-    """Write a ticket: architecture + init seed + packed mask bits (+ BN statistics).
-
-    Returns the number of bytes written.
-    """
-    from tickets.layers import get_masks
-
-    cfg: ModelConfig = model.cfg  # type: ignore[assignment]
-    masks = get_masks(model)
-    names = list(masks)
-    bits = np.packbits(np.concatenate([masks[k].numpy().ravel() for k in names]).astype(np.uint8))
-    bn = {k: v.detach().cpu() for k, v in model.state_dict().items() if "running_" in k}
-    payload = {"model": to_dict(cfg), "layers": names,
-               "shapes": [list(masks[k].shape) for k in names],
-               "bits": torch.from_numpy(bits), "bn": bn, "format": 1}
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    data = buf.getvalue()
-    atomic_write_bytes(path, data)
-    return len(data)
-
-
-def load_ticket(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the random network from its seed and install the stored masks (fixed mode)."""
-    from tickets.layers import set_fixed_masks
-    from tickets.models import build_from_config
-
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = ModelConfig(**payload["model"])
-    model = build_from_config(cfg)
-    flat = np.unpackbits(payload["bits"].numpy())
-    masks, offset = {}, 0
-    for name, shape in zip(payload["layers"], payload["shapes"], strict=True):
-        n = int(np.prod(shape))
-        masks[name] = torch.from_numpy(flat[offset:offset + n].astype(bool)).view(*shape)
-        offset += n
-    set_fixed_masks(model, masks)
-    state = model.state_dict()
-    for k, v in payload["bn"].items():
-        state[k] = v.to(state[k].dtype)
-    model.load_state_dict(state)
-    return model.to(device)

@@ -12,6 +12,7 @@ steps costs k, and the training update itself costs 1.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -164,6 +165,78 @@ def _epoch_eval(model: nn.Module, data: Data, cfg: TrainConfig, epoch: int,
     return {f"{split}_clean": r.clean, f"{split}_robust": r.robust}
 
 
+@dataclass
+class Checkpoint:
+    """Everything a run needs to continue exactly where it stopped (checkpoint.pt)."""
+
+    model: dict
+    opt: dict
+    step: int = 0
+    sums: dict = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0})
+    history: list[dict] = field(default_factory=list)
+    passes: int = 0
+    seconds: float = 0.0
+    best: float = -1.0
+    best_test: float = -1.0
+    best_epoch: int = -1
+    best_test_epoch: int = -1
+
+    def save(self, path: Path) -> None:
+        atomic_torch_save(path, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> Checkpoint:
+        return cls(**torch.load(path, map_location="cpu", weights_only=False))
+
+
+def _finished_run(run: TrainRun) -> TrainRun | None:
+    """The run as stored, if it finished before (its result.json exists)."""
+    done = run.directory / "result.json"
+    if not done.exists():
+        return None
+    r = read_json(done)
+    run.history, run.passes, run.seconds = r["history"], r["passes"], r["seconds"]
+    run.finished, run.best_epoch = True, r["best_epoch"]
+    run.best_test_epoch = r.get("best_test_epoch", -1)
+    return run
+
+
+def _resume(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Checkpoint:
+    """The checkpoint at path loaded into model and opt, or a fresh one at step 0."""
+    if not path.exists():
+        return Checkpoint(model={}, opt={})
+    ck = Checkpoint.load(path)
+    model.load_state_dict(ck.model)
+    opt.load_state_dict(ck.opt)
+    return ck
+
+
+def _end_of_epoch(model: nn.Module, data: Data, cfg: RunConfig, ck: Checkpoint, epoch: int,
+                  lr: float, bs: int, run_dir: Path, save_epochs: bool) -> dict[str, Any]:
+    """Close an epoch: its history row, BatchNorm recalibration, validation (and test for the
+    paper protocol), and the best/best_test/per-epoch weights."""
+    tc = cfg.train
+    row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr,
+                           "train_loss": ck.sums["loss"] / ck.sums["seen"],
+                           "train_adv_acc": ck.sums["correct"] / ck.sums["seen"]}
+    ck.sums = {"loss": 0.0, "correct": 0, "seen": 0}
+    recalibrate_bn(model, data.train, tc.bn_recalibrate, bs)
+    row.update(_epoch_eval(model, data, tc, epoch, "val"))
+    if tc.track_test:
+        row.update(_epoch_eval(model, data, tc, epoch, "test"))
+    ck.history.append(row)
+    score = row.get("val_robust", row["train_adv_acc"])
+    if score >= ck.best:
+        ck.best, ck.best_epoch = score, epoch + 1
+        atomic_torch_save(run_dir / "best.pt", {"model": model.state_dict()})
+    if tc.track_test and row.get("test_robust", -1) >= ck.best_test:
+        ck.best_test, ck.best_test_epoch = row["test_robust"], epoch + 1
+        atomic_torch_save(run_dir / "best_test.pt", {"model": model.state_dict()})
+    if save_epochs:
+        atomic_torch_save(run_dir / f"epoch_{epoch + 1}.pt", {"model": model.state_dict()})
+    return row
+
+
 def train(cfg: RunConfig, data: Data, store: Store | None = None,
           device: str | torch.device | None = None, progress: bool = True,
           stop_after_steps: int | None = None, init_state: dict | None = None,
@@ -183,59 +256,42 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     store = store or Store()
     run_dir = store.run_dir(cfg, kind="train")
     run = TrainRun(cfg, run_dir)
-    done = run_dir / "result.json"
-    if done.exists():
-        r = read_json(done)
-        run.history, run.passes, run.seconds = r["history"], r["passes"], r["seconds"]
-        run.finished, run.best_epoch = True, r["best_epoch"]
-        run.best_test_epoch = r.get("best_test_epoch", -1)
+    if _finished_run(run) is not None:
         return run
 
     model = prepare_model(cfg, device, init_state)
-    params = trainable_params(model)
-    opt = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
+    opt = torch.optim.SGD(trainable_params(model), lr=tc.lr, momentum=tc.momentum,
+                          weight_decay=tc.weight_decay)
     n = len(data.train)
     bs = min(tc.batch_size, n)
     steps_per_epoch = max(1, n // bs)
     total = tc.epochs * steps_per_epoch
-    step, best, best_test = 0, -1.0, -1.0
-    sums = {"loss": 0.0, "correct": 0, "seen": 0}
     ckpt = run_dir / "checkpoint.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, sums = state["step"], state["sums"]
-        run.history, run.passes, run.seconds = state["history"], state["passes"], state["seconds"]
-        best, best_test = state["best"], state["best_test"]
-        run.best_epoch, run.best_test_epoch = state["best_epoch"], state["best_test_epoch"]
+    ck = _resume(ckpt, model, opt)
 
     def save_checkpoint() -> None:
-        atomic_torch_save(ckpt, {"model": model.state_dict(), "opt": opt.state_dict(),
-                                 "step": step, "sums": sums, "history": run.history,
-                                 "passes": run.passes, "seconds": run.seconds, "best": best,
-                                 "best_test": best_test, "best_epoch": run.best_epoch,
-                                 "best_test_epoch": run.best_test_epoch})
+        ck.model, ck.opt = model.state_dict(), opt.state_dict()
+        ck.save(ckpt)
 
-    if save_epochs and step == 0:
+    if save_epochs and ck.step == 0:
         atomic_torch_save(run_dir / "epoch_0.pt", {"model": model.state_dict()})
     per_example = passes_per_example(tc.adversary) + 1
-    bar = tqdm(total=total, initial=step, disable=not show_progress(progress), leave=False,
+    bar = tqdm(total=total, initial=ck.step, disable=not show_progress(progress), leave=False,
                desc=f"{cfg.train.trainable} r={tc.remaining:g} {cfg.model.name}")
     t0 = time.perf_counter()
-    order = _epoch_order(n, tc.seed, step // steps_per_epoch).to(device)
-    while step < total:
-        epoch, within = divmod(step, steps_per_epoch)
+    order = _epoch_order(n, tc.seed, ck.step // steps_per_epoch).to(device)
+    while ck.step < total:
+        epoch, within = divmod(ck.step, steps_per_epoch)
         if within == 0:
             order = _epoch_order(n, tc.seed, epoch).to(device)
         idx = order[within * bs:(within + 1) * bs]
-        g = _step_generator(device, tc.seed, step)
+        g = _step_generator(device, tc.seed, ck.step)
         x = data.train.images(idx)
         if data.cfg.augment:
             x = augment(x, g)
         y = data.train.y[idx]
         for group in opt.param_groups:
-            group["lr"] = lr_at(tc, step, steps_per_epoch)
+            group["lr"] = lr_at(tc, ck.step, steps_per_epoch)
         x_adv = perturb(model, x, y, tc.adversary, g, bn_mode=tc.adv_bn)
         model.train()
         logits = model(x_adv)
@@ -244,51 +300,44 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
         loss.backward()
         opt.step()
         apply_masks_(model)  # pruned weights stay exactly zero (fixed-mask training)
-        run.passes += len(y) * per_example
-        sums["loss"] += loss.item() * len(y)
-        sums["correct"] += (logits.argmax(1) == y).sum().item()
-        sums["seen"] += len(y)
-        step += 1
+        ck.passes += len(y) * per_example
+        ck.sums["loss"] += loss.item() * len(y)
+        ck.sums["correct"] += (logits.argmax(1) == y).sum().item()
+        ck.sums["seen"] += len(y)
+        ck.step += 1
         bar.update(1)
-        if step % steps_per_epoch == 0:
-            row: dict[str, Any] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
-                                   "train_loss": sums["loss"] / sums["seen"],
-                                   "train_adv_acc": sums["correct"] / sums["seen"]}
-            sums = {"loss": 0.0, "correct": 0, "seen": 0}
-            recalibrate_bn(model, data.train, tc.bn_recalibrate, bs)
-            row.update(_epoch_eval(model, data, tc, epoch, "val"))
-            if tc.track_test:
-                row.update(_epoch_eval(model, data, tc, epoch, "test"))
-            run.history.append(row)
+        if ck.step % steps_per_epoch == 0:
+            row = _end_of_epoch(model, data, cfg, ck, epoch, opt.param_groups[0]["lr"], bs,
+                                run_dir, save_epochs)
             bar.set_postfix({k: round(v, 3) for k, v in row.items()
                              if k in ("train_loss", "val_robust", "val_clean")})
-            score = row.get("val_robust", row["train_adv_acc"])
-            if score >= best:
-                best, run.best_epoch = score, epoch + 1
-                atomic_torch_save(run_dir / "best.pt", {"model": model.state_dict()})
-            if tc.track_test and row.get("test_robust", -1) >= best_test:
-                best_test, run.best_test_epoch = row["test_robust"], epoch + 1
-                atomic_torch_save(run_dir / "best_test.pt", {"model": model.state_dict()})
-            if save_epochs:
-                atomic_torch_save(run_dir / f"epoch_{epoch + 1}.pt", {"model": model.state_dict()})
-            run.seconds += time.perf_counter() - t0
+        if (ck.step % steps_per_epoch == 0
+                or (checkpoint_every_steps and ck.step % checkpoint_every_steps == 0)
+                or (stop_after_steps is not None and ck.step >= stop_after_steps)):
+            ck.seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
             save_checkpoint()
-        elif checkpoint_every_steps and step % checkpoint_every_steps == 0:
-            run.seconds += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            save_checkpoint()
-        if stop_after_steps is not None and step >= stop_after_steps and step < total:
-            run.seconds += time.perf_counter() - t0
-            save_checkpoint()
+        if stop_after_steps is not None and ck.step >= stop_after_steps and ck.step < total:
             bar.close()
-            return run
+            return _copy_progress(run, ck)
     bar.close()
     atomic_torch_save(run_dir / "last.pt", {"model": model.state_dict()})
-    run.finished = True
+    _copy_progress(run, ck).finished = True
     store.save_result(cfg, run.result(), kind="train")
     ckpt.unlink(missing_ok=True)
     return run
+
+
+def _copy_progress(run: TrainRun, ck: Checkpoint) -> TrainRun:
+    run.history, run.passes, run.seconds = ck.history, ck.passes, ck.seconds
+    run.best_epoch, run.best_test_epoch = ck.best_epoch, ck.best_test_epoch
+    return run
+
+
+def fit(cfg: RunConfig, data: Data, store: Store | None = None, progress: bool = True,
+        **kw: Any) -> TrainRun:
+    """train() on the device that holds the data: the call every experiment makes."""
+    return train(cfg, data, store, device=data.train.x.device, progress=progress, **kw)
 
 
 def fixed_mask_state(model: nn.Module) -> dict:
@@ -303,5 +352,5 @@ def summary(model: nn.Module) -> dict[str, int]:
     return param_counts(model)
 
 
-__all__ = ["train", "TrainRun", "lr_at", "default_device", "prepare_model", "set_remaining",
+__all__ = ["train", "fit", "Checkpoint", "TrainRun", "lr_at", "default_device", "prepare_model", "set_remaining",
            "fixed_mask_state", "summary"]

@@ -25,11 +25,11 @@ import torch
 from tqdm import tqdm
 
 from tickets import attacks
-from tickets.boosting import init_state, mask_tag, weight_config, with_masks
 from tickets.config import ConfigError, DataConfig, ModelConfig, RunConfig, config_hash
 from tickets.data import Data
-from tickets.experiments import EvalSpec, _row, attack_config
+from tickets.evaluation import EvalSpec, cached_evaluation, two_protocol_row
 from tickets.layers import set_mode, set_remaining
+from tickets.masks import init_state, mask_tag, with_masks
 from tickets.models import build_from_config
 from tickets.ntk import (
     NTTSpec,
@@ -40,8 +40,9 @@ from tickets.ntk import (
     output_gap,
 )
 from tickets.prune import density, magnitude_masks, random_masks, snip_masks
+from tickets.recipes import attack_config, weight_config
 from tickets.store import Store, atomic_torch_save
-from tickets.train import TrainRun, recalibrate_bn, show_progress, train
+from tickets.train import TrainRun, fit, recalibrate_bn, show_progress
 
 METHODS = ("awt", "ntt_clean", "random", "magnitude_init", "snip")
 LABELS = {"awt": "AWT (reconstruction)", "ntt_clean": "NTT, clean probes", "random": "random",
@@ -118,7 +119,7 @@ def find_mask(cfg: RunConfig, method: str, sparsity: float, data: Data, spec: Ma
     _check_sparsity(sparsity)
     spec.validate()
     store = store or Store()
-    wcfg = weight_config(cfg)
+    wcfg = weight_config(cfg, masked=True)
     key = _MaskKey(wcfg.model, data.cfg, method, float(sparsity), spec,
                    float(wcfg.train.adversary.eps))
     f = store.run_dir(key, kind="mask") / "masks.pt"
@@ -164,13 +165,12 @@ def train_masked(cfg: RunConfig, masks: dict | None, label: str, data: Data,
                  progress: bool = True) -> TrainRun:
     """PGD-AT from the shared init under a mask (None: dense), keeping per-epoch weights."""
     remaining = 1.0 if masks is None else density(masks)
-    wcfg = weight_config(cfg, remaining=remaining, width=width,
+    wcfg = weight_config(cfg, masked=True, remaining=remaining, width=width,
                          tag=f"awt-study:{label}:{mask_tag(masks) if masks else 'dense'}")
-    state = init_state(wcfg)
+    state = init_state(wcfg.model)
     if masks is not None:
         state = with_masks(state, masks)
-    return train(wcfg, data, store or Store(), device=data.train.x.device, progress=progress,
-                 init_state=state, save_epochs=True)
+    return fit(wcfg, data, store, progress, init_state=state, save_epochs=True)
 
 
 def study(cfg: RunConfig, sparsities: list[float], methods: list[str], data: Data,
@@ -182,18 +182,18 @@ def study(cfg: RunConfig, sparsities: list[float], methods: list[str], data: Dat
     for m in methods:
         _check_method(m)
     store = store or Store()
-    w_cfg = cfg if width is None else weight_config(cfg, width=width)
+    w_cfg = cfg if width is None else weight_config(cfg, masked=True, width=width)
     rows, runs = [], {}
     dense = train_masked(w_cfg, None, "dense", data, store, progress=progress)
     runs[("dense", 0.0)] = dense
-    rows.append(_row(dense, data, eval_spec, store, method="dense", label=LABELS["dense"],
+    rows.append(two_protocol_row(dense, data, eval_spec, store, method="dense", label=LABELS["dense"],
                      sparsity=0.0, width=w_cfg.model.width, mask_seconds=0.0, mask_passes=0))
     for s in sparsities:
         for m in methods:
             masks, info = find_mask(w_cfg, m, float(s), data, mask_spec, store, progress)
             run = train_masked(w_cfg, masks, m, data, store, progress=progress)
             runs[(m, float(s))] = run
-            rows.append(_row(run, data, eval_spec, store, method=m, label=LABELS[m],
+            rows.append(two_protocol_row(run, data, eval_spec, store, method=m, label=LABELS[m],
                              sparsity=float(s), width=w_cfg.model.width,
                              mask_seconds=info.get("seconds", 0.0),
                              mask_passes=info.get("passes", 0)))
@@ -265,7 +265,7 @@ def dynamics(runs: dict[tuple[str, float], TrainRun], data: Data, n_probes: int 
                             "output_gap_adv": output_gap(m, d, xa)})
             return {"rows": out}
 
-        for r in store.cached(key, "dynamics", compute, kind="eval")["rows"]:
+        for r in cached_evaluation(key, "dynamics", compute, store)["rows"]:
             rows.append({"method": mask_method, "label": LABELS[mask_method], "sparsity": s,
                          **r})
         bar.update(1)
@@ -292,8 +292,8 @@ def width_trend(cfg: RunConfig, widths: list[float], sparsity: float, methods: l
         dense = t[t["method"] == "dense"].iloc[0]
         for _, r in t[t["method"] != "dense"].iterrows():
             rows.append({"width": float(w), "method": r["method"], "label": r["label"],
-                         "pgd20": r["pgd20"], "clean": r["clean"],
-                         "dense_pgd20": dense["pgd20"], "gap_pgd20": dense["pgd20"] - r["pgd20"],
+                         "pgd": r["pgd"], "clean": r["clean"],
+                         "dense_pgd": dense["pgd"], "gap_pgd": dense["pgd"] - r["pgd"],
                          "kept_params": r["kept_params"], "n_test": r["n_test"]})
     return pd.DataFrame(rows)
 

@@ -13,78 +13,32 @@ stored weight-training run; its cost is in forward+backward passes and in second
 
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
 import pandas as pd
 import torch
 
 from tickets.config import RunConfig
-from tickets.config import replace as cfg_replace
 from tickets.data import Data
-from tickets.experiments import EvalSpec, _row, attack_config
-from tickets.layers import set_mode
-from tickets.models import build_from_config
+from tickets.evaluation import EvalSpec, two_protocol_row
+from tickets.masks import init_state, mask_tag, with_masks
 from tickets.prune import density, magnitude_masks
+from tickets.recipes import weight_config
 from tickets.store import Store
-from tickets.train import TrainRun, train
+from tickets.train import TrainRun, fit
 
 
-def weight_config(cfg: RunConfig, *, lr: float | None = None, epochs: int | None = None,
-                  adversary: str | None = None, adv_steps: int | None = None,
-                  schedule: str | None = None, warmup: int = 0, remaining: float = 1.0,
-                  width: float | None = None, tag: str = "") -> RunConfig:
-    """Weight training of cfg's network as a masked model with Kaiming-normal init."""
-    tc = cfg.train
-    adv = tc.adversary
-    if adversary is not None or adv_steps is not None:
-        adv = attack_config(adversary or adv.kind, adv.eps,
-                            adv_steps if adv_steps is not None else adv.steps)
-    return cfg_replace(cfg, **{
-        "model.masked": True, "model.init": "kaiming_normal", "model.pattern": "element",
-        "model.width": cfg.model.width if width is None else width,
-        "train.trainable": "weights", "train.remaining": float(remaining),
-        "train.lr": tc.lr if lr is None else lr,
-        "train.epochs": tc.epochs if epochs is None else epochs,
-        "train.schedule": tc.schedule if schedule is None else schedule,
-        "train.warmup_epochs": warmup, "train.adversary": adv, "tag": tag}).validate()
-
-
-def init_state(cfg: RunConfig, seed_offset: int = 0) -> dict:
-    """The network's initial state (all-ones masks, fixed mode); seed_offset > 0 draws other
-    weights (the random re-init baseline)."""
-    mcfg = cfg_replace(cfg.model, init_seed=cfg.model.init_seed + seed_offset)
-    model = build_from_config(mcfg)
-    set_mode(model, "fixed")
-    return model.state_dict()
-
-
-def with_masks(state: dict, masks: dict[str, torch.Tensor]) -> dict:
-    out = dict(state)
-    for name, m in masks.items():
-        key = f"{name}.mask"
-        if key not in out:
-            raise KeyError(f"{key} is not in the state: masks and model do not match")
-        out[key] = m.to(out[key].dtype)
-    return out
-
-
-def mask_tag(masks: dict[str, torch.Tensor]) -> str:
-    """A short hash of the masks' bits, to key the runs that train under them."""
-    h = hashlib.sha256()
-    for name in sorted(masks):
-        h.update(name.encode())
-        h.update(np.packbits(masks[name].bool().numpy().ravel()).tobytes())
-    return h.hexdigest()[:12]
+def boost_config(cfg: RunConfig, **kw) -> RunConfig:
+    """Weight training of cfg's network as a masked model (fixed mode, all-ones mask for the
+    dense net), so that the dense net and its tickets share one architecture and one init."""
+    return weight_config(cfg, masked=True, **kw)
 
 
 def pretrain(cfg: RunConfig, prune_lr: float, epochs: int, data: Data, adversary: str | None = None,
              width: float | None = None, store: Store | None = None, progress: bool = True
              ) -> TrainRun:
     """Dense training at a constant pruning lr: the net that tickets are pruned from."""
-    wcfg = weight_config(cfg, lr=prune_lr, epochs=epochs, schedule="constant",
+    wcfg = boost_config(cfg, lr=prune_lr, epochs=epochs, schedule="constant",
                          adversary=adversary, width=width, tag="boost-pretrain")
-    return train(wcfg, data, store or Store(), device=data.train.x.device, progress=progress)
+    return fit(wcfg, data, store, progress)
 
 
 def ticket_masks(run: TrainRun, remaining: float) -> dict[str, torch.Tensor]:
@@ -99,19 +53,18 @@ def retrain(cfg: RunConfig, masks: dict[str, torch.Tensor], label: str, data: Da
             ) -> TrainRun:
     """Train the weights under a mask from the init (rewind) or from fresh weights (reinit)."""
     kept = density(masks)
-    wcfg = weight_config(cfg, epochs=epochs, warmup=warmup, remaining=kept, width=width,
+    wcfg = boost_config(cfg, epochs=epochs, warmup=warmup, remaining=kept, width=width,
                          adversary=adversary, adv_steps=adv_steps,
                          tag=f"{label}:{'reinit' if reinit else 'rewind'}:{mask_tag(masks)}")
-    state = with_masks(init_state(wcfg, seed_offset=1 if reinit else 0), masks)
-    return train(wcfg, data, store or Store(), device=data.train.x.device, progress=progress,
-                 init_state=state)
+    state = with_masks(init_state(wcfg.model, seed_offset=1 if reinit else 0), masks)
+    return fit(wcfg, data, store, progress, init_state=state)
 
 
 def dense_at(cfg: RunConfig, data: Data, epochs: int | None = None, width: float | None = None,
              warmup: int = 0, store: Store | None = None, progress: bool = True) -> TrainRun:
     """Dense adversarial training from the init with cfg's adversary and schedule."""
-    wcfg = weight_config(cfg, epochs=epochs, width=width, warmup=warmup, tag="boost-dense")
-    return train(wcfg, data, store or Store(), device=data.train.x.device, progress=progress)
+    wcfg = boost_config(cfg, epochs=epochs, width=width, warmup=warmup, tag="boost-dense")
+    return fit(wcfg, data, store, progress)
 
 
 def _curve(run: TrainRun, **extra) -> list[dict]:
@@ -140,7 +93,7 @@ def convergence(cfg: RunConfig, prune_lrs: list[float], remaining: float, data: 
             run = retrain(cfg, masks, label if not reinit else f"reinit {lr:g}", data,
                           retrain_epochs, warmup, reinit, store=store, progress=progress)
             curves += _curve(run, kind=label, prune_lr=lr)
-            rows.append(_row(run, data, spec, store, kind=label, prune_lr=lr,
+            rows.append(two_protocol_row(run, data, spec, store, kind=label, prune_lr=lr,
                              remaining=density(masks)))
     return pd.DataFrame(curves), pd.DataFrame(rows)
 
@@ -202,9 +155,9 @@ def fgsm_ticket_cost(cfg: RunConfig, prune_lr: float, remaining: float, data: Da
     masks = ticket_masks(pre, remaining)
     tick = retrain(cfg, masks, "fgsm-ticket", data, retrain_epochs, warmup, store=store,
                    progress=progress)
-    rows = [_row(dense, data, spec, store, kind="dense PGD-AT", epochs=dense_epochs,
+    rows = [two_protocol_row(dense, data, spec, store, kind="dense PGD-AT", epochs=dense_epochs,
                  total_passes=dense.passes, total_seconds=dense.seconds),
-            _row(tick, data, spec, store, kind="FGSM ticket + PGD retraining",
+            two_protocol_row(tick, data, spec, store, kind="FGSM ticket + PGD retraining",
                  epochs=retrain_epochs, pretrain_epochs=fgsm_epochs,
                  total_passes=pre.passes + tick.passes, total_seconds=pre.seconds + tick.seconds)]
     curves = (_curve(dense, kind="dense PGD-AT")
@@ -231,14 +184,14 @@ def capacity(cfg: RunConfig, widths: list[float], prune_lr: float, remaining: fl
     for w in widths:
         dense = dense_at(cfg, data, retrain_epochs, width=w, warmup=warmup, store=store,
                          progress=progress)
-        rows.append(_row(dense, data, spec, store, kind="dense", width=w))
+        rows.append(two_protocol_row(dense, data, spec, store, kind="dense", width=w))
         pre = pretrain(cfg, prune_lr, pretrain_epochs, data, width=w, store=store,
                        progress=progress)
         masks = ticket_masks(pre, remaining)
         # the label of convergence()'s tickets, so that a width both use is trained once
         tick = retrain(cfg, masks, f"ticket, pruning lr {float(prune_lr):g}", data,
                        retrain_epochs, warmup, width=w, store=store, progress=progress)
-        rows.append(_row(tick, data, spec, store, kind="ticket", width=w))
+        rows.append(two_protocol_row(tick, data, spec, store, kind="ticket", width=w))
     return pd.DataFrame(rows)
 
 
@@ -260,9 +213,8 @@ def iterative_magnitude_pruning(cfg: RunConfig, rounds: int, prune_fraction: flo
     epochs = cfg.train.epochs if epochs is None else epochs
     if not 0 <= rewind_epoch <= epochs:
         raise ValueError(f"invalid rewind_epoch={rewind_epoch!r}: must lie in [0, {epochs}]")
-    base = weight_config(cfg, epochs=epochs, tag="imp-round0")
-    run = train(base, data, store, device=data.train.x.device, progress=progress,
-                save_epochs=True)
+    base = boost_config(cfg, epochs=epochs, tag="imp-round0")
+    run = fit(base, data, store, progress, save_epochs=True)
     rewind = run.epoch_model(rewind_epoch, device="cpu").state_dict()
     masks = {n[:-len(".mask")]: v.bool() for n, v in rewind.items() if n.endswith(".mask")}
     out = [{"round": 0, "remaining": 1.0, "run": run, "masks": masks}]
@@ -270,28 +222,27 @@ def iterative_magnitude_pruning(cfg: RunConfig, rounds: int, prune_fraction: flo
         remaining = (1 - prune_fraction) ** k
         masks = magnitude_masks(run.model("last", device="cpu"), remaining, normalise=True,
                                 previous=masks)
-        wcfg = weight_config(cfg, epochs=epochs, remaining=density(masks),
+        wcfg = boost_config(cfg, epochs=epochs, remaining=density(masks),
                              tag=f"imp:rewind{rewind_epoch}:{mask_tag(masks)}")
-        run = train(wcfg, data, store, device=data.train.x.device, progress=progress,
-                    init_state=with_masks(rewind, masks))
+        run = fit(wcfg, data, store, progress, init_state=with_masks(rewind, masks))
         out.append({"round": k, "remaining": density(masks), "run": run, "masks": masks})
     return out
 
 
 def collapse_table(t: pd.DataFrame) -> pd.DataFrame:
     """Per width: dense and ticket robust accuracy, and the drop from pruning."""
-    wide = t.pivot_table(index="width", columns="kind", values=["pgd20", "clean", "kept_params"])
-    out = pd.DataFrame({"dense_pgd20": wide["pgd20"]["dense"],
-                        "ticket_pgd20": wide["pgd20"]["ticket"],
+    wide = t.pivot_table(index="width", columns="kind", values=["pgd", "clean", "kept_params"])
+    out = pd.DataFrame({"dense_pgd": wide["pgd"]["dense"],
+                        "ticket_pgd": wide["pgd"]["ticket"],
                         "dense_clean": wide["clean"]["dense"],
                         "ticket_clean": wide["clean"]["ticket"],
                         "ticket_kept_params": wide["kept_params"]["ticket"]})
-    out["drop_pgd20"] = out["dense_pgd20"] - out["ticket_pgd20"]
+    out["drop_pgd"] = out["dense_pgd"] - out["ticket_pgd"]
     out["drop_clean"] = out["dense_clean"] - out["ticket_clean"]
     return out.reset_index()
 
 
-__all__ = ["weight_config", "init_state", "with_masks", "mask_tag", "pretrain", "ticket_masks",
+__all__ = ["boost_config", "pretrain", "ticket_masks",
            "retrain", "dense_at", "convergence", "ratio_sweep", "early_boost", "early_accuracy",
            "fgsm_ticket_cost", "passes_to_reach", "capacity", "collapse_table",
            "iterative_magnitude_pruning"]

@@ -1,22 +1,26 @@
-"""Boosting tickets, IMP and the AWT study functions at toy scale, and the verdict rules of
-claims boost-1..3 and awt-1..3 on constructed tables."""
+"""The studies' building blocks at toy scale: boosting tickets, IMP, the AWT masks and
+dynamics, the dense baselines, the lottery states, the transfer matrix and the R2S
+evaluations."""
 
 import pandas as pd
 import pytest
 import torch
 
-from tickets import awt, boosting, claims, layers, prune
-from tickets import experiments as ex
+from tickets import layers, prune
 from tickets.config import replace
+from tickets.evaluation import EvalSpec
+from tickets.masks import init_state
 from tickets.ntk import NTTSpec
+from tickets.recipes import base_config
 from tickets.store import Store
+from tickets.studies import awt, boosting
 
 
 @pytest.fixture(scope="module")
 def cfg(synth):
-    c = ex.base_config(model="conv2", width=0.25, dataset="synthetic", n_train=512, n_val=128,
-                       epochs=2, batch_size=128, adversary="fgsm", adv_steps=1, val_steps=1,
-                       n_val_eval=64, track_test=False)
+    c = base_config(model="conv2", width=0.25, dataset="synthetic", n_train=512, n_val=128,
+                    epochs=2, batch_size=128, adversary="fgsm", adv_steps=1, val_steps=1,
+                    n_val_eval=64, track_test=False)
     return c
 
 
@@ -28,7 +32,7 @@ def test_ticket_retraining_rewinds_to_the_init_under_the_mask(cfg, synth, tmp_pa
     run = boosting.retrain(cfg, masks, "t", synth, epochs=1, warmup=1, store=store,
                            progress=False)
     trained = run.model("last", device="cpu")
-    init = boosting.init_state(boosting.weight_config(cfg))
+    init = init_state(boosting.boost_config(cfg).model)
     for name, layer in layers.masked_layers(trained):
         assert torch.equal(layer.mask.bool(), masks[name])
         assert (layer.weight[~masks[name]] == 0).all()
@@ -91,88 +95,11 @@ def test_early_boost_and_passes_to_reach():
         curves, "random re-init", 0.5)  # NaN: never reached
 
 
-def _early(accs):
-    return pd.DataFrame({"prune_lr": [0.01, 0.05, 0.1], "early_robust": accs})
-
-
-def _boost(peak_at):
-    pruned = [0.5, 0.8, 0.9, 0.95]
-    return pd.DataFrame({"pruned": pruned,
-                         "boost_robust": [0.05 if p == peak_at else 0.0 for p in pruned]})
-
-
-@pytest.mark.parametrize("accs,peak,expected", [
-    ([0.30, 0.28, 0.25], 0.8, "reproduced"),
-    ([0.30, 0.31, 0.25], 0.8, "partly"),       # not monotone
-    ([0.30, 0.28, 0.25], 0.95, "partly"),      # boost peaks outside 60-90 %
-    ([0.25, 0.28, 0.25], 0.8, "not reproduced"),
-])
-def test_verdict_boosting(accs, peak, expected):
-    assert claims.verdict_boosting(_early(accs), _boost(peak), 250).verdict == expected
-
-
-@pytest.mark.parametrize("ticket_pgd,ticket_passes,expected", [
-    (0.30, 600, "reproduced"), (0.295, 600, "reproduced"), (0.25, 600, "partly"),
-    (0.30, 1200, "partly"), (0.25, 1200, "not reproduced")])
-def test_verdict_fgsm_ticket(ticket_pgd, ticket_passes, expected):
-    t = pd.DataFrame({"kind": ["dense PGD-AT", "FGSM ticket + PGD retraining"],
-                      "pgd20": [0.30, ticket_pgd], "clean": [0.5, 0.5], "epochs": [5, 3],
-                      "total_passes": [1000, ticket_passes], "total_seconds": [10.0, 6.0],
-                      "n_test": [500, 500]})
-    assert claims.verdict_fgsm_ticket(t).verdict == expected
-
-
-@pytest.mark.parametrize("drops,expected", [((0.10, 0.01), "reproduced"),
-                                            ((0.02, 0.01), "partly"),
-                                            ((0.01, 0.03), "not reproduced")])
-def test_verdict_collapse(drops, expected):
-    t = pd.DataFrame({"width": [0.125, 0.5], "drop_pgd20": list(drops),
-                      "dense_pgd20": [0.2, 0.3], "ticket_pgd20": [0.1, 0.29]})
-    assert claims.verdict_collapse(t).verdict == expected
-
-
-def _awt_table(awt_acc, base_acc, dense=0.30):
-    rows = [{"method": "dense", "sparsity": 0.0, "pgd20": dense, "n_test": 500}]
-    for s, a, b in zip([0.8, 0.9], awt_acc, base_acc, strict=True):
-        rows += [{"method": "awt", "sparsity": s, "pgd20": a, "n_test": 500},
-                 {"method": "random", "sparsity": s, "pgd20": b, "n_test": 500}]
-    return pd.DataFrame(rows)
-
-
-@pytest.mark.parametrize("awt_acc,base_acc,expected", [
-    ((0.29, 0.29), (0.2, 0.2), "reproduced"),
-    ((0.29, 0.20), (0.2, 0.25), "partly"),
-    ((0.20, 0.20), (0.25, 0.25), "not reproduced")])
-def test_verdict_awt_parity(awt_acc, base_acc, expected):
-    assert claims.verdict_awt_parity(_awt_table(awt_acc, base_acc)).verdict == expected
-
-
-@pytest.mark.parametrize("awt_vals,expected", [((0.1, 0.1), "reproduced"),
-                                               ((0.1, 0.9), "partly"),
-                                               ((0.9, 0.9), "not reproduced")])
-def test_verdict_awt_dynamics(awt_vals, expected):
-    rows = []
-    for s, v in zip([0.8, 0.9], awt_vals, strict=True):
-        rows += [{"sparsity": s, "method": "awt", "kernel_distance_adv": v, "output_gap_adv": v},
-                 {"sparsity": s, "method": "snip", "kernel_distance_adv": 0.5,
-                  "output_gap_adv": 0.5}]
-    assert claims.verdict_awt_dynamics(pd.DataFrame(rows)).verdict == expected
-
-
-@pytest.mark.parametrize("gaps,expected", [((0.1, 0.05, 0.01), "reproduced"),
-                                           ((0.1, 0.12, 0.05), "partly"),
-                                           ((0.05, 0.06, 0.08), "not reproduced")])
-def test_verdict_awt_width(gaps, expected):
-    t = pd.DataFrame({"width": [0.125, 0.25, 0.5], "method": "awt", "gap_pgd20": list(gaps),
-                      "pgd20": 0.2, "n_test": 500})
-    assert claims.verdict_awt_width(t).verdict == expected
-
-
 def test_dynamics_start_from_the_shared_init_and_agree_across_kernel_methods(cfg, synth,
                                                                             tmp_path):
     spec = awt.MaskSpec(ntt=NTTSpec(steps=1, batch=8, kernel_probes=2), n_probes=16,
                         probe_steps=1, snip_batch=32)
-    ev = ex.EvalSpec(n_test=32, pgd_steps=2, aa_n=0, paper_protocol=False)
+    ev = EvalSpec(n_test=32, pgd_steps=2, aa_n=0, paper_protocol=False)
     c1 = replace(cfg, **{"train.epochs": 1})
     table, runs = awt.study(c1, [0.9], ["random"], synth, ev, spec, store=Store(tmp_path),
                             progress=False)

@@ -1,0 +1,76 @@
+"""The evaluation core: what an evaluation is keyed by in the store, and that a stored
+evaluation is reused rather than recomputed."""
+
+from dataclasses import replace
+
+import pytest
+
+from tickets import attacks, evaluation
+from tickets.evaluation import EvalSpec, run_eval_key
+from tickets.recipes import base_config, dense_config, rst_config, weight_config
+from tickets.store import Store
+from tickets.train import TrainRun, train
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return base_config(model="conv2", width=0.25, dataset="synthetic", n_train=256, n_val=64,
+                       epochs=1, batch_size=128, adversary="fgsm", adv_steps=1, val_steps=1,
+                       n_val_eval=32)
+
+
+SPEC = EvalSpec(n_test=64, pgd_steps=5, aa_n=16, aa_version="custom", aa_attacks=("apgd-ce",))
+
+
+@pytest.mark.parametrize("change", [
+    {"eps": 4 / 255}, {"pgd_steps": 7}, {"pgd_restarts": 2}, {"n_test": 128}, {"seed": 1},
+    {"aa_n": 32}, {"aa_version": "standard"}, {"aa_attacks": ("apgd-ce", "apgd-t")}])
+def test_every_attack_setting_and_the_sample_count_change_the_strict_key(cfg, synth, tmp_path,
+                                                                        change):
+    run = TrainRun(rst_config(cfg, 0.3), tmp_path)
+    assert run_eval_key(run, synth, SPEC) != run_eval_key(run, synth, replace(SPEC, **change))
+
+
+def test_the_key_follows_the_run_and_the_checkpoint_and_nothing_else(cfg, synth, tmp_path):
+    run = TrainRun(rst_config(cfg, 0.3), tmp_path)
+    key = run_eval_key(run, synth, SPEC)
+    assert key == run_eval_key(TrainRun(rst_config(cfg, 0.3), tmp_path / "elsewhere"), synth,
+                               replace(SPEC, paper_protocol=False))
+    assert key != run_eval_key(TrainRun(rst_config(cfg, 0.5), tmp_path), synth, SPEC)
+    assert key != run_eval_key(run, synth, SPEC, which="last")
+    paper = run_eval_key(run, synth, SPEC, protocol="paper")
+    assert paper != key and paper.autoattack == "", "no AutoAttack under the paper protocol"
+    assert "early-stop" in paper.attack
+    # without AutoAttack its settings do not matter
+    no_aa = replace(SPEC, aa_n=0)
+    assert run_eval_key(run, synth, no_aa) == run_eval_key(
+        run, synth, replace(no_aa, aa_version="standard"))
+    with pytest.raises(ValueError, match="protocol"):
+        run_eval_key(run, synth, SPEC, protocol="lenient")
+
+
+def test_a_stored_evaluation_is_reused(cfg, synth, tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    run = train(rst_config(cfg, 0.3), synth, store, device="cpu", progress=False)
+    spec = EvalSpec(n_test=32, pgd_steps=2, aa_n=0, paper_protocol=False)
+    calls = []
+    real = attacks.evaluate
+    monkeypatch.setattr(attacks, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = evaluation.evaluate_run(run, synth, spec, store)
+    again = evaluation.evaluate_run(run, synth, spec, store)
+    assert len(calls) == 1 and first == again
+    row = evaluation.two_protocol_row(run, synth, spec, store, kind="RST")
+    assert len(calls) == 1, "the row reads the stored evaluation"
+    assert row["pgd"] == first["pgd"] and row["kind"] == "RST"
+    assert row["pgd"] <= row["clean"] and row["paper_pgd"] != row["paper_pgd"]  # NaN: off
+
+
+def test_dense_and_pruning_recipes_differ_only_where_they_should(cfg):
+    dense = dense_config(cfg)
+    assert not dense.model.masked and dense.train.trainable == "weights"
+    masked = weight_config(cfg, masked=True)
+    assert masked.model.masked and masked.train.remaining == 1.0
+    assert replace(masked, model=replace(masked.model, masked=False)) == dense
+    assert dense.train.adversary == cfg.train.adversary and dense.train.epochs == cfg.train.epochs
+    longer = weight_config(cfg, masked=True, epochs=3, warmup=1, tag="x")
+    assert (longer.train.epochs, longer.train.warmup_epochs, longer.tag) == (3, 1, "x")

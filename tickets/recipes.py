@@ -1,0 +1,108 @@
+"""The configurations that every study starts from, and the changes that turn one into another.
+
+* :func:`attack_config`: an adversary by name, with the usual step sizes.
+* :func:`base_config`: the RST search (edge-popup scores in a random network).
+* :func:`rst_config`: that search at one remaining ratio.
+* :func:`weight_config`: weight training of the same network, dense (``masked=False``: plain
+  layers, affine BatchNorm) or as a masked model in fixed mode (the pruning studies, whose
+  dense net is the all-ones mask so that it shares the tickets' architecture).
+* :func:`matching_width`: the width of a dense net with a given number of weights.
+"""
+
+from __future__ import annotations
+
+from tickets.config import AttackConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+from tickets.config import replace as cfg_replace
+from tickets.models import build, check_name, param_counts
+
+
+def attack_config(kind: str, eps: float = 8 / 255, steps: int = 7,
+                  alpha: float | None = None, **kw) -> AttackConfig:
+    """An adversary by name. Step sizes follow common practice when not given: 2/255 for
+    PGD at eps 8/255 (2.5 eps / steps at other settings), 1.25 eps for FGSM-RS."""
+    if alpha is None:
+        if kind == "pgd":
+            alpha = 2 / 255 if (abs(eps - 8 / 255) < 1e-9 and steps >= 4) else 2.5 * eps / steps
+        else:
+            alpha = 1.25 * eps
+    return AttackConfig(kind=kind, eps=eps, steps=steps, alpha=alpha, **kw).validate()
+
+
+def base_config(model: str = "conv4", width: float = 0.5, init: str = "signed_constant",
+                pattern: str = "element", init_seed: int = 0, dataset: str = "cifar10",
+                n_train: int = 5000, n_val: int = 500, data_seed: int = 0, epochs: int = 5,
+                batch_size: int = 128, lr: float = 0.1, weight_decay: float = 5e-4,
+                schedule: str = "cosine", adversary: str = "pgd", adv_steps: int = 3,
+                eps: float = 8 / 255, val_steps: int = 5, n_val_eval: int = 500,
+                seed: int = 0, track_test: bool = True) -> RunConfig:
+    """The RST search configuration that every study starts from. The model name is checked
+    against the registry here, before any data is read."""
+    check_name(model, "model")
+    num_classes = 100 if dataset == "cifar100" else 10
+    cfg = RunConfig(
+        model=ModelConfig(name=model, width=width, num_classes=num_classes, init=init,
+                          pattern=pattern, init_seed=init_seed, masked=True),
+        data=DataConfig(dataset=dataset, n_train=n_train, n_val=n_val, n_test=0,
+                        seed=data_seed),
+        train=TrainConfig(trainable="scores", remaining=1.0, epochs=epochs,
+                          batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                          schedule=schedule, seed=seed,
+                          adversary=attack_config(adversary, eps, adv_steps),
+                          val_attack=attack_config("pgd", eps, val_steps),
+                          n_val_eval=n_val_eval, track_test=track_test))
+    return cfg.validate()
+
+
+def rst_config(cfg: RunConfig, remaining: float) -> RunConfig:
+    """cfg's search at one remaining ratio."""
+    return cfg_replace(cfg, **{"train.remaining": float(remaining)})
+
+
+def weight_config(cfg: RunConfig, *, masked: bool, width: float | None = None,
+                  lr: float | None = None, epochs: int | None = None,
+                  remaining: float = 1.0, schedule: str | None = None,
+                  warmup: int | None = None, adversary: str | None = None,
+                  adv_steps: int | None = None, tag: str | None = None) -> RunConfig:
+    """Weight training of cfg's network with Kaiming-normal init and element-wise masks.
+
+    masked=False: a plain dense network (affine BatchNorm), cfg's dense PGD-AT baseline.
+    masked=True: the same network as a masked model in fixed mode, whose mask (all ones unless
+    the run's initial state brings one) keeps `remaining` of the weights.
+    Anything not given keeps cfg's value: by default the search's data, adversary, epochs,
+    batch and schedule, so that the run has the search's budget in passes.
+    """
+    tc = cfg.train
+    adv = tc.adversary
+    if adversary is not None or adv_steps is not None:
+        adv = attack_config(adversary or adv.kind, adv.eps,
+                            adv_steps if adv_steps is not None else adv.steps)
+    changes = {"model.masked": masked, "model.init": "kaiming_normal",
+               "model.pattern": "element",
+               "model.width": cfg.model.width if width is None else width,
+               "train.trainable": "weights", "train.remaining": float(remaining),
+               "train.lr": tc.lr if lr is None else lr, "train.adversary": adv}
+    optional = {"train.epochs": epochs, "train.schedule": schedule,
+                "train.warmup_epochs": warmup, "tag": tag}
+    changes.update({k: v for k, v in optional.items() if v is not None})
+    return cfg_replace(cfg, **changes).validate()
+
+
+def dense_config(cfg: RunConfig, width: float | None = None, lr: float | None = None
+                 ) -> RunConfig:
+    """Dense PGD-AT with the search's data, adversary, epochs and batch: the same budget in
+    forward+backward passes."""
+    return weight_config(cfg, masked=False, width=width, lr=lr)
+
+
+def matching_width(name: str, target_params: int, num_classes: int = 10) -> float:
+    """The width multiplier whose dense model has about target_params weights."""
+    lo, hi = 1 / 64, 4.0
+    for _ in range(30):
+        mid = (lo * hi) ** 0.5
+        n = param_counts(build(name, width=mid, masked=False, num_classes=num_classes))["total"]
+        lo, hi = (mid, hi) if n < target_params else (lo, mid)
+    return round((lo * hi) ** 0.5, 4)
+
+
+__all__ = ["attack_config", "base_config", "rst_config", "weight_config", "dense_config",
+           "matching_width"]

@@ -1,0 +1,43 @@
+"""Study 01: do robust scratch tickets rival dense adversarial training? The RST sweep itself is
+tickets.sweeps.rst_sweep; this module adds the two dense baselines."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tickets.config import RunConfig
+from tickets.data import Data
+from tickets.evaluation import EvalSpec, two_protocol_row
+from tickets.recipes import dense_config, matching_width, rst_config
+from tickets.store import Store
+from tickets.train import fit
+
+SAME_WIDTH = "dense PGD-AT (same width)"
+RST_SIZE = "dense PGD-AT (RST's size)"
+
+
+def dense_baselines(cfg: RunConfig, rst_table: pd.DataFrame, data: Data, spec: EvalSpec,
+                    store: Store | None = None, lr: float | None = None,
+                    progress: bool = True) -> pd.DataFrame:
+    """Dense PGD-AT of the same architecture, and of a width whose weight count matches the
+    best RST's kept weights (best by strict validation-chosen PGD accuracy)."""
+    best = rst_table.loc[rst_table["pgd"].idxmax()]
+    small_w = matching_width(cfg.model.name, int(best["kept_params"]), cfg.model.num_classes)
+    rows = []
+    for label, w in ((SAME_WIDTH, cfg.model.width), (RST_SIZE, small_w)):
+        run = fit(dense_config(cfg, w, lr), data, store, progress)
+        rows.append(two_protocol_row(run, data, spec, store, kind=label, remaining=1.0, width=w))
+    return pd.DataFrame(rows)
+
+
+def evaluated_models(cfg: RunConfig, ratios: list[float], dense: pd.DataFrame
+                     ) -> dict[str, RunConfig]:
+    """The configuration of every model the study evaluated, by label: each RST and both dense
+    baselines (for the sanity checks)."""
+    runs = {f"RST r={r:g}": rst_config(cfg, r) for r in sorted(ratios)}
+    for _, d in dense.iterrows():
+        runs[d["kind"]] = dense_config(cfg, float(d["width"]))
+    return runs
+
+
+__all__ = ["dense_baselines", "evaluated_models", "SAME_WIDTH", "RST_SIZE"]

@@ -1,0 +1,47 @@
+"""Study 05: the lottery phenomenon. An RST against FT-Inherit (its own random weights trained
+under its fixed mask) and FT-Reinit (the same mask, weights drawn afresh, trained alike)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tickets.config import RunConfig, config_hash
+from tickets.config import replace as cfg_replace
+from tickets.data import Data
+from tickets.evaluation import EvalSpec, two_protocol_row
+from tickets.models import build_from_config
+from tickets.recipes import rst_config
+from tickets.store import Store
+from tickets.train import fit, fixed_mask_state
+
+KINDS = ("RST", "FT-Inherit", "FT-Reinit")
+
+
+def reinit_state(inherit: dict, cfg: RunConfig) -> dict:
+    """A fixed-mask state with inherit's masks (and BatchNorm) but weights drawn afresh
+    (Kaiming normal, the next init seed)."""
+    fresh = build_from_config(cfg_replace(cfg.model, init="kaiming_normal",
+                                          init_seed=cfg.model.init_seed + 1)).state_dict()
+    return {k: (fresh[k] if k.endswith("weight") else v) for k, v in inherit.items()}
+
+
+def lottery(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
+            ft_lr: float = 0.1, store: Store | None = None, progress: bool = True
+            ) -> pd.DataFrame:
+    """RST, FT-Inherit and FT-Reinit per ratio. The fine-tuning runs have the search's budget
+    in epochs, adversary and batch."""
+    rows = []
+    for r in ratios:
+        rst_cfg = rst_config(cfg, r)
+        rst_run = fit(rst_cfg, data, store, progress)
+        rows.append(two_protocol_row(rst_run, data, spec, store, kind="RST", remaining=float(r)))
+        inherit = fixed_mask_state(rst_run.model("best", device="cpu"))
+        for label, state in (("FT-Inherit", inherit), ("FT-Reinit", reinit_state(inherit, cfg))):
+            ft_cfg = cfg_replace(rst_cfg, **{"train.trainable": "weights", "train.lr": ft_lr,
+                                             "tag": f"{label}:{config_hash(rst_cfg)}"})
+            run = fit(ft_cfg, data, store, progress, init_state=state)
+            rows.append(two_protocol_row(run, data, spec, store, kind=label, remaining=float(r)))
+    return pd.DataFrame(rows)
+
+
+__all__ = ["lottery", "reinit_state", "KINDS"]

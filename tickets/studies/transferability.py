@@ -1,0 +1,62 @@
+"""Study 07: do adversarial examples transfer between the tickets of one random network?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tickets import attacks
+from tickets.config import AttackConfig, RunConfig
+from tickets.data import Data
+from tickets.evaluation import batched, cached_evaluation, eval_key
+from tickets.recipes import rst_config
+from tickets.store import Store
+from tickets.train import fit
+
+
+def transfer_matrix(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackConfig,
+                    n: int, store: Store | None = None, seed: int = 0) -> pd.DataFrame:
+    """Accuracy of the RST of ratio b (columns) on adversarial examples crafted on the RST of
+    ratio a (rows), all searched in cfg's one random network; cached in the store."""
+    runs = {r: fit(rst_config(cfg, r), data, store, progress=False) for r in ratios}
+    key = eval_key(runs.values(), "transfer " + attack.describe(), n, seed, data)
+
+    def compute() -> dict:
+        models = {r: run.model("best", device=data.test.x.device) for r, run in runs.items()}
+        split = data.test.head(n)
+        g = torch.Generator(device=split.x.device).manual_seed(seed)
+        x, y = split.images(), split.y
+        out = {}
+        for a, src in models.items():
+            xa = batched(lambda xb, yb, src=src: attacks.perturb(src, xb, yb, attack, g), x, y)
+            for b, dst in models.items():
+                out[f"{a}->{b}"] = (attacks.predict(dst, xa) == y).float().mean().item()
+        return {"acc": out}
+
+    acc = cached_evaluation(key, "transfer", compute, store)["acc"]
+    m = pd.DataFrame(index=pd.Index(ratios, name="crafted on"),
+                     columns=pd.Index(ratios, name="evaluated on"), dtype=float)
+    for a in ratios:
+        for b in ratios:
+            m.loc[a, b] = acc[f"{a}->{b}"]
+    return m
+
+
+def diagonal_and_transfer(m: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(white-box accuracies on the diagonal, transfer accuracies off it) of a matrix."""
+    a = m.to_numpy(dtype=float)
+    return np.diag(a), a[~np.eye(len(a), dtype=bool)]
+
+
+def transfer_summary(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Mean white-box and mean transfer accuracy (%) of each matrix."""
+    rows = []
+    for k, m in matrices.items():
+        diag, off = diagonal_and_transfer(m)
+        rows.append({"version": k, "diagonal (white-box)": 100 * diag.mean(),
+                     "off-diagonal (transfer)": 100 * off.mean()})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["transfer_matrix", "diagonal_and_transfer", "transfer_summary"]

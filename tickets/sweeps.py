@@ -1,0 +1,58 @@
+"""RST searches over remaining ratios and over variants of the search: the runs that studies
+01-08 share. A run whose configuration is already in the store (another study's) is reused,
+never trained twice."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tickets.config import RunConfig
+from tickets.config import replace as cfg_replace
+from tickets.data import Data
+from tickets.evaluation import EvalSpec, two_protocol_row
+from tickets.recipes import rst_config
+from tickets.store import Store
+from tickets.train import fit
+
+
+def rst_sweep(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
+              store: Store | None = None, progress: bool = True) -> pd.DataFrame:
+    """Search one RST per remaining ratio in one random network, and evaluate each."""
+    rows = []
+    for r in ratios:
+        run = fit(rst_config(cfg, r), data, store, progress)
+        rows.append(two_protocol_row(run, data, spec, store, kind="RST", remaining=float(r),
+                                     width=cfg.model.width))
+    return pd.DataFrame(rows)
+
+
+def rst_grid(cfg: RunConfig, variants: dict[str, dict], ratios: list[float], data: Data,
+             spec: EvalSpec, store: Store | None = None, progress: bool = True
+             ) -> pd.DataFrame:
+    """rst_sweep for each variant of the search configuration.
+
+    variants maps a label to dotted config changes, e.g.
+    {"kaiming_normal": {"model.init": "kaiming_normal"}}.
+    """
+    tables = []
+    for label, changes in variants.items():
+        t = rst_sweep(cfg_replace(cfg, **changes), ratios, data, spec, store, progress)
+        t.insert(0, "variant", label)
+        tables.append(t)
+    return pd.concat(tables, ignore_index=True)
+
+
+def training_histories(cfg: RunConfig, variants: dict[str, dict], ratio: float, data: Data,
+                       store: Store | None = None) -> dict[str, list[dict]]:
+    """The per-epoch histories of stored runs (trained by rst_grid), by variant label."""
+    return {label: fit(rst_config(cfg_replace(cfg, **changes), ratio), data, store,
+                       progress=False).history
+            for label, changes in variants.items()}
+
+
+def best_per_variant(t: pd.DataFrame, metric: str = "pgd") -> pd.DataFrame:
+    """The row of each variant whose `metric` is highest (over ratios), in the table's order."""
+    return t.loc[t.groupby("variant", sort=False)[metric].idxmax()].reset_index(drop=True)
+
+
+__all__ = ["rst_sweep", "rst_grid", "training_histories", "best_per_variant"]
