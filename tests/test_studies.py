@@ -113,3 +113,91 @@ def test_dynamics_start_from_the_shared_init_and_agree_across_kernel_methods(cfg
             "output_gap_adv"]
     assert ((a[cols] - b[cols]).abs() < 1e-3).all().all()
     assert (a["kernel_distance_clean"] > 0).all(), "a 90 %-pruned net has another kernel"
+
+
+# ---- studies 01-08 ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rst_cfg():
+    return base_config(model="conv2", width=0.25, dataset="synthetic", n_train=256, n_val=64,
+                       epochs=1, batch_size=128, adversary="fgsm", adv_steps=1, val_steps=1,
+                       n_val_eval=32, track_test=True)
+
+
+@pytest.fixture(scope="module")
+def rst_store(tmp_path_factory):
+    return Store(tmp_path_factory.mktemp("rst-store"))
+
+
+SPEC = EvalSpec(n_test=32, pgd_steps=2, aa_n=0, paper_protocol=True)
+
+
+def test_dense_baselines_match_the_budget_and_the_best_tickets_size(rst_cfg, synth, rst_store):
+    from tickets.studies import existence
+    from tickets.sweeps import rst_sweep
+
+    rst = rst_sweep(rst_cfg, [0.1, 0.5], synth, SPEC, rst_store, progress=False)
+    dense = existence.dense_baselines(rst_cfg, rst, synth, SPEC, rst_store, progress=False)
+    assert list(dense["kind"]) == [existence.SAME_WIDTH, existence.RST_SIZE]
+    assert (dense["passes"] == rst["passes"].iloc[0]).all(), "same budget in passes"
+    best_kept = rst.loc[rst["pgd"].idxmax(), "kept_params"]
+    assert abs(dense["total_params"].iloc[1] / best_kept - 1) < 0.25
+    assert dense["paper_pgd"].notna().all(), "the paper protocol ran on the test-chosen epoch"
+    models = existence.evaluated_models(rst_cfg, [0.5, 0.1], dense)
+    assert list(models)[:2] == ["RST r=0.1", "RST r=0.5"] and len(models) == 4
+    assert not models[existence.SAME_WIDTH].model.masked
+
+
+def test_lottery_reinit_keeps_the_mask_and_draws_new_weights(rst_cfg, synth, rst_store):
+    from tickets.recipes import rst_config
+    from tickets.studies import lottery
+    from tickets.train import fixed_mask_state, train
+
+    run = train(rst_config(rst_cfg, 0.1), synth, rst_store, device="cpu", progress=False)
+    inherit = fixed_mask_state(run.model("best", device="cpu"))
+    reinit = lottery.reinit_state(inherit, rst_cfg)
+    masks = [k for k in inherit if k.endswith(".mask")]
+    weights = [k for k in inherit if k.endswith("weight") and "bn" not in k]
+    assert masks and all(torch.equal(inherit[k], reinit[k]) for k in masks)
+    assert all(not torch.equal(inherit[k], reinit[k]) for k in weights if inherit[k].dim() > 1)
+
+
+def test_transfer_matrix_diagonal_is_the_white_box_attack(rst_cfg, synth, rst_store):
+    from tickets.recipes import attack_config
+    from tickets.studies import transferability
+
+    attack = attack_config("pgd", 8 / 255, 3)
+    m = transferability.transfer_matrix(rst_cfg, [0.1, 0.5], synth, attack, 32, rst_store)
+    assert m.shape == (2, 2) and ((m >= 0) & (m <= 1)).all().all()
+    again = transferability.transfer_matrix(rst_cfg, [0.1, 0.5], synth, attack, 32, rst_store)
+    assert m.equals(again), "cached"
+    diag, off = transferability.diagonal_and_transfer(m)
+    assert list(diag) == [m.iloc[0, 0], m.iloc[1, 1]] and len(off) == 2
+    summary = transferability.transfer_summary({"strict": m})
+    assert summary["diagonal (white-box)"].iloc[0] == pytest.approx(100 * diag.mean())
+
+
+def test_r2s_evaluations_are_separately_cached_and_consistent(rst_cfg, synth, rst_store):
+    from tickets.studies import r2s_attacks
+
+    res = r2s_attacks.r2s_evaluation(rst_cfg, [0.1, 0.5], synth, SPEC, n=32, eot_n=2,
+                                     draws=2, aa_n=0, store=rst_store)
+    names = [r["evaluation"] for r in res["rows"]]
+    assert names[0] == "clean" and names[1].startswith("1 ") and names[-1].startswith("5 ")
+    assert len(names) == 6 and len(res["single_member_pgd"]) == 2
+    sw = r2s_attacks.switch_of(rst_cfg, [0.1, 0.5], synth, 32, draws=2, store=rst_store)
+    assert r2s_attacks.eot_attack(sw, SPEC, 2, rst_store) == res["rows"][4], "read back"
+    assert res["storage"]["r2s"] < res["storage"]["dense_float32"]
+
+
+def test_search_adversaries_and_catastrophic_overfitting():
+    from tickets.studies import search_attack
+
+    v = search_attack.search_adversaries(["pgd", "fgsm_rs"], 8 / 255, 3)
+    assert v["pgd"]["train.adversary"].steps == 3 and v["fgsm_rs"]["train.adversary"].steps == 1
+    falls = [{"val_robust": a} for a in (0.2, 0.3, 0.15)]
+    holds = [{"val_robust": a} for a in (0.2, 0.3, 0.28)]
+    assert search_attack.catastrophic_overfitting(falls)
+    assert not search_attack.catastrophic_overfitting(holds)
+    rows = search_attack.overfitting_table({"a": falls, "b": holds})
+    assert [r["catastrophic_overfitting"] for r in rows] == [True, False]
+    assert rows[0]["best_val_robust"] == 0.3 and rows[0]["last_val_robust"] == 0.15
