@@ -237,6 +237,27 @@ def _end_of_epoch(model: nn.Module, data: Data, cfg: RunConfig, ck: Checkpoint, 
     return row
 
 
+def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainConfig,
+          idx: torch.Tensor, g: torch.Generator, ck: Checkpoint) -> None:
+    """One optimiser step on the adversarial examples of one batch (augmented when the data
+    asks for it), adding its loss and accuracy to the epoch's running sums."""
+    x = data.train.images(idx)
+    if data.cfg.augment:
+        x = augment(x, g)
+    y = data.train.y[idx]
+    x_adv = perturb(model, x, y, tc.adversary, g, bn_mode=tc.adv_bn)
+    model.train()
+    logits = model(x_adv)
+    loss = F.cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    apply_masks_(model)  # pruned weights stay exactly zero (fixed-mask training)
+    ck.sums["loss"] += loss.item() * len(y)
+    ck.sums["correct"] += (logits.argmax(1) == y).sum().item()
+    ck.sums["seen"] += len(y)
+
+
 def train(cfg: RunConfig, data: Data, store: Store | None = None,
           device: str | torch.device | None = None, progress: bool = True,
           stop_after_steps: int | None = None, init_state: dict | None = None,
@@ -284,26 +305,11 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
         epoch, within = divmod(ck.step, steps_per_epoch)
         if within == 0:
             order = _epoch_order(n, tc.seed, epoch).to(device)
-        idx = order[within * bs:(within + 1) * bs]
-        g = _step_generator(device, tc.seed, ck.step)
-        x = data.train.images(idx)
-        if data.cfg.augment:
-            x = augment(x, g)
-        y = data.train.y[idx]
         for group in opt.param_groups:
             group["lr"] = lr_at(tc, ck.step, steps_per_epoch)
-        x_adv = perturb(model, x, y, tc.adversary, g, bn_mode=tc.adv_bn)
-        model.train()
-        logits = model(x_adv)
-        loss = F.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        apply_masks_(model)  # pruned weights stay exactly zero (fixed-mask training)
-        ck.passes += len(y) * per_example
-        ck.sums["loss"] += loss.item() * len(y)
-        ck.sums["correct"] += (logits.argmax(1) == y).sum().item()
-        ck.sums["seen"] += len(y)
+        _step(model, opt, data, tc, order[within * bs:(within + 1) * bs],
+              _step_generator(device, tc.seed, ck.step), ck)
+        ck.passes += bs * per_example
         ck.step += 1
         bar.update(1)
         if ck.step % steps_per_epoch == 0:
