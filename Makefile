@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 KERNEL := tickets
 PROFILE ?= cpu
 NOTEBOOKS ?=
+PARAMS ?=
 export TICKETS_STORE ?= $(CURDIR)/runs
 
 .PHONY: env test test-fast report lab bench screenshot lint clean
@@ -31,7 +32,7 @@ test-fast: env
 	$(PY) -m pytest tests -m "not slow" -q
 
 report: env
-	$(PY) -m tickets.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS),)
+	$(PY) -m tickets.report --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS),) $(foreach p,$(PARAMS),--param '$(p)')
 
 lab: env
 	$(VENV)/bin/jupyter lab notebooks

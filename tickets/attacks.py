@@ -197,10 +197,24 @@ class EvalResult:
     n: int
     attack: str
     flags: list[str] = field(default_factory=list)  # warnings the attack raised (AutoAttack)
+    # per image, in split order: "1" where the model is right, "0" where it is wrong
+    clean_correct: str = ""
+    robust_correct: str = ""
 
     def as_dict(self) -> dict:
         return {"clean": self.clean, "robust": self.robust, "n": self.n, "attack": self.attack,
-                "flags": self.flags}
+                "flags": self.flags, "clean_correct": self.clean_correct,
+                "robust_correct": self.robust_correct}
+
+
+def outcome_string(correct: torch.Tensor) -> str:
+    """Per-image correctness (a bool tensor) as a string of 0s and 1s, compact in JSON."""
+    return "".join("1" if c else "0" for c in correct.cpu().tolist())
+
+
+def outcomes(s: str) -> list[int]:
+    """The per-image 0/1 outcomes of an outcome string."""
+    return [int(c) for c in s]
 
 
 class _Collect(logging.Handler):
@@ -250,17 +264,20 @@ def evaluate(model: Model, split: Split, cfg: AttackConfig, n: int = 0, batch_si
 
     split = split.head(n)
     g = torch.Generator(device=split.x.device).manual_seed(seed)
-    clean = robust = 0
+    clean, robust = [], []
     starts = range(0, len(split), batch_size)
     for i in tqdm(starts, desc=cfg.describe(), disable=not progress, leave=False):
         x, y = split.images(slice(i, i + batch_size)), split.y[i:i + batch_size]
         with eval_mode(model), torch.no_grad():
-            clean += (model(x).argmax(1) == y).sum().item()
+            clean.append(model(x).argmax(1) == y)
         xa = perturb(model, x, y, cfg, g)
         with eval_mode(model), torch.no_grad():
-            robust += (model(xa).argmax(1) == y).sum().item()
+            robust.append(model(xa).argmax(1) == y)
+    c = torch.cat(clean) if clean else torch.zeros(0, dtype=torch.bool)
+    r = torch.cat(robust) if robust else torch.zeros(0, dtype=torch.bool)
     m = max(len(split), 1)
-    return EvalResult(clean / m, robust / m, len(split), cfg.describe())
+    return EvalResult(c.sum().item() / m, r.sum().item() / m, len(split), cfg.describe(),
+                      clean_correct=outcome_string(c), robust_correct=outcome_string(r))
 
 
 def autoattack(model: nn.Module, split: Split, eps: float = 8 / 255, n: int = 200,
@@ -283,10 +300,11 @@ def autoattack(model: nn.Module, split: Split, eps: float = 8 / 255, n: int = 20
         aa.verbose = False
         x_adv = aa.run_standard_evaluation(x, y, batch_size=batch_size)[0]
         with torch.no_grad():
-            clean = (predict(model, x) == y).float().mean().item()
-            robust = (predict(model, x_adv) == y).float().mean().item()
+            clean_c = predict(model, x) == y
+            robust_c = predict(model, x_adv) == y
     label = f"AutoAttack-{version}" + (f"({'+'.join(attacks)})" if version == "custom" and attacks
                                        else "")
     eps_s = f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g}"
-    return EvalResult(clean, robust, len(split), f"{label} {norm} eps={eps_s}",
-                      sorted(set(messages)))
+    return EvalResult(clean_c.float().mean().item(), robust_c.float().mean().item(), len(split),
+                      f"{label} {norm} eps={eps_s}", sorted(set(messages)),
+                      outcome_string(clean_c), outcome_string(robust_c))

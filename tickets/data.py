@@ -19,6 +19,9 @@ import hashlib
 import io
 import os
 import tarfile
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +44,10 @@ LAYOUTS = (
 
 class DataNotFoundError(FileNotFoundError):
     pass
+
+
+class DataCorruptError(ValueError):
+    """A data file exists but cannot be read; the message names it and the layouts."""
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -132,6 +139,21 @@ def _is_tree(p: Path) -> bool:
     return (p / "train").is_dir() and (p / "test").is_dir()
 
 
+def _read_cache(cache: Path) -> dict[str, np.ndarray] | None:
+    """The decoded arrays cached at `cache`, or None (absent, or unreadable: then removed with a
+    warning, and the data is decoded again)."""
+    if not cache.exists():
+        return None
+    try:
+        with np.load(cache) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        warnings.warn(f"unreadable data cache {cache} ({type(e).__name__}); decoding the data "
+                      f"again", stacklevel=3)
+        cache.unlink(missing_ok=True)
+        return None
+
+
 def load_arrays(dataset: str = "cifar10", root: str | os.PathLike | None = None,
                 download: bool = True) -> dict[str, np.ndarray]:
     """uint8 arrays x_train (N,3,32,32), y_train, x_test, y_test and class names.
@@ -159,15 +181,21 @@ def load_arrays(dataset: str = "cifar10", root: str | os.PathLike | None = None,
     if source is not None:
         kind, path = source
         cache = _cache_dir(r) / f"{dataset}-{kind}-{_fingerprint(path)}.npz"
-        if cache.exists():
-            with np.load(cache) as z:
-                return {k: z[k] for k in z.files}
-        if kind == "torchvision":
-            arrays = _read_torchvision(r, dataset, download=False)
-        elif kind == "tree":
-            arrays = _read_tree(path)
-        else:
-            arrays = _read_targz(path)
+        found = _read_cache(cache)
+        if found is not None:
+            return found
+        try:
+            if kind == "torchvision":
+                arrays = _read_torchvision(r, dataset, download=False)
+            elif kind == "tree":
+                arrays = _read_tree(path)
+            else:
+                arrays = _read_targz(path)
+        except (tarfile.TarError, EOFError, OSError, zlib.error, ValueError) as e:
+            raise DataCorruptError(
+                f"cannot read the {dataset} data at {str(path)!r} ({type(e).__name__}: "
+                f"{str(e)[:100]}); the file is damaged or truncated. Replace it, or point "
+                f"{ENV_VAR} at one of: " + "; ".join(LAYOUTS)) from None
         tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, cache)
@@ -253,6 +281,23 @@ class Data:
                 f"/ {len(self.test)} test")
 
 
+def check_sizes(cfg: DataConfig, n_train_split: int, n_test_split: int) -> None:
+    """A ConfigError when a requested size exceeds what the splits hold (0 means all)."""
+    name = cfg.dataset
+    if cfg.n_val > n_train_split:
+        raise ConfigError(f"invalid n_val={cfg.n_val}: the {name} training split holds "
+                          f"{n_train_split:,} images")
+    available = n_train_split - cfg.n_val
+    if cfg.n_train > available:
+        raise ConfigError(f"invalid n_train={cfg.n_train}: the {name} training split holds "
+                          f"{available:,} images once the {cfg.n_val:,} validation images are "
+                          f"held out; ask for at most {available}, or 0 for all of them")
+    if cfg.n_test > n_test_split:
+        raise ConfigError(f"invalid n_test={cfg.n_test}: the {name} test split holds "
+                          f"{n_test_split:,} images; ask for at most {n_test_split}, or 0 for "
+                          f"all of them")
+
+
 def load(cfg: DataConfig, device: str | torch.device = "cpu",
          root: str | os.PathLike | None = None) -> Data:
     """Load, subset (stratified, seeded) and place a dataset on the device.
@@ -270,6 +315,7 @@ def load(cfg: DataConfig, device: str | torch.device = "cpu",
         source = "JPEG q75 copy" if "tar" in r.name or (r / "cifar10-jpeg.tar.gz").exists() or \
             (r / "cifar10-jpeg").exists() else "original"
     ytr = arrays["y_train"]
+    check_sizes(cfg, len(ytr), len(arrays["y_test"]))
     val_idx = stratified_indices(ytr, cfg.n_val, cfg.seed + 1) if cfg.n_val else np.array([], int)
     train_idx = stratified_indices(ytr, cfg.n_train, cfg.seed, exclude=val_idx)
     test_idx = stratified_indices(arrays["y_test"], cfg.n_test, cfg.seed + 2)

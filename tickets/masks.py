@@ -20,7 +20,7 @@ from tickets.config import ModelConfig, to_dict
 from tickets.config import replace as cfg_replace
 from tickets.layers import get_masks, set_fixed_masks, set_mode
 from tickets.models import build_from_config
-from tickets.store import atomic_write_bytes
+from tickets.store import TORCH_LOAD_ERRORS, StoreError, atomic_write_bytes
 
 TICKET_FORMAT = 1
 
@@ -47,7 +47,11 @@ def save_ticket(model: nn.Module, path: str | os.PathLike) -> int:
 
 def load_ticket(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the random network from its seed and install the stored masks (fixed mode)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except TORCH_LOAD_ERRORS as e:
+        raise StoreError(f"{path} is not a readable ticket ({type(e).__name__}); save it again "
+                         f"with save_ticket") from None
     model = build_from_config(ModelConfig(**payload["model"]))
     flat = np.unpackbits(payload["bits"].numpy())
     masks, offset = {}, 0

@@ -4,11 +4,12 @@ call that shows and records each verdict. The `make report` builder is tickets.r
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tickets import parameters
 from tickets.claims import Verdict, claim
 from tickets.config import RunConfig
 from tickets.data import Data
@@ -41,11 +42,18 @@ class Study:
         return self.spec.eps
 
 
-def setup(params: Mapping[str, Any], *, paper_protocol: bool = False, track_test: bool = True,
-          **overrides: Any) -> Study:
-    """The Study of a notebook from its parameters (pass globals()): base configuration,
-    evaluation spec, data and scale. overrides replace base_config keywords (09 trains for
-    retrain_epochs, say). Prints the data and the scale."""
+def setup(params: dict[str, Any], notebook: str, *, paper_protocol: bool = False,
+          track_test: bool = True, **overrides: Any) -> Study:
+    """The Study of a notebook from its parameters: pass globals() and the notebook's name.
+
+    First the parameters are checked against the notebook's parameters cell, before any data
+    is read (tickets.parameters): an unknown name, a value of the wrong kind or out of range
+    stops here with a ParameterError that names the parameter; a list given as a string is
+    parsed in place. Then the base configuration, the evaluation spec, the data (whose split
+    sizes are checked) and the scale line. overrides replace base_config keywords (09 trains
+    for retrain_epochs, say). Prints the data and the scale."""
+    for warning in parameters.check_namespace(params, notebook):
+        warnings.warn(warning, stacklevel=2)
     missing = [k for k in _REQUIRED if k not in params]
     if missing:
         raise KeyError(f"the parameters cell must define {', '.join(missing)}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from tickets import parameters
 from tickets.claims import CLAIMS
 from tickets.store import atomic_write_bytes, atomic_write_json, read_json
 
@@ -48,14 +49,33 @@ def profile_params(profile: str, nb: Path) -> dict:
     return yaml.safe_load(f.read_text()) or {}
 
 
-def execute(nb: Path, profile: str, out_dir: Path) -> tuple[Path, float]:
+def run_params(nb: Path, profile: str, out_dir: Path, extra: dict | None = None) -> dict:
+    """The parameters a notebook runs with: its profile, then `extra` (--param), checked
+    against its parameters cell before anything runs (tickets.parameters)."""
+    # Paths relative to the notebook and the repository, so that no machine's layout is
+    # recorded in the executed notebook.
+    params = {**profile_params(profile, nb), **(extra or {}), "profile": profile,
+              "results_dir": os.path.relpath(out_dir.resolve(), nb.parent.resolve())}
+    try:
+        return parameters.check(params, parameters.declared(nb))
+    except parameters.ParameterError as e:
+        raise SystemExit(f"{nb.name} at profile {profile}: {e}") from None
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """NAME=VALUE, the value read as YAML (so 0.5, [0.1, 0.5] and true have their types)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise SystemExit(f"invalid --param {text!r}: expected NAME=VALUE, e.g. ratios=[0.1, 0.5]")
+    return name.strip(), yaml.safe_load(value)
+
+
+def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None
+            ) -> tuple[Path, float]:
     import papermill as pm
 
     out = out_dir / nb.name
-    # Paths relative to the notebook and the repository, so that no machine's layout is
-    # recorded in the executed notebook.
-    params = {**profile_params(profile, nb), "profile": profile,
-              "results_dir": os.path.relpath(out_dir.resolve(), nb.parent.resolve())}
+    params = run_params(nb, profile, out_dir, extra)
     t0 = time.perf_counter()
     os.environ["TICKETS_PROGRESS"] = "0"  # the kernel inherits it: no bars in the report
     here = os.getcwd()
@@ -173,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--notebooks", nargs="*", help="prefixes such as 01 03 (default: all)")
     ap.add_argument("--out", default=None, help="default reports/<profile>")
     ap.add_argument("--screenshot-only", action="store_true")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="override one notebook parameter (YAML value); repeatable")
     a = ap.parse_args(argv)
     out_dir = Path(a.out) if a.out else ROOT / "reports" / a.profile
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -186,9 +208,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     tf = out_dir / "timings.json"
     timings = read_json(tf) if tf.exists() else {}
-    for nb in notebooks(a.notebooks):
+    extra = dict(parse_param(p) for p in a.param)
+    selected = notebooks(a.notebooks)
+    for nb in selected:  # every notebook's parameters are checked before the first one runs
+        run_params(nb, a.profile, out_dir, extra)
+    for nb in selected:
         print(f"[{a.profile}] running {nb.name} ...", flush=True)
-        executed, secs = execute(nb, a.profile, out_dir)
+        executed, secs = execute(nb, a.profile, out_dir, extra)
         # keep the first (cold) execution's time: later runs reuse stored results
         timings.setdefault(nb.stem, round(secs))
         atomic_write_json(tf, timings)

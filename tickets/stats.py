@@ -1,8 +1,21 @@
-"""Statistics that the verdicts and the notebooks read accuracies against."""
+"""Statistics that the verdicts and the notebooks read accuracies against.
+
+Every model of a study is evaluated on the same test images, so two models are compared on
+their paired outcomes per image: a difference of accuracies gets a paired bootstrap interval
+(over images, and over search seeds when there are several), and an exact McNemar test on the
+images where the two disagree. A verdict then has three outcomes: the interval lies on the
+paper's side (supported), on the other side (contradicted), or covers zero (inconclusive at
+this scale).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 
 
 def standard_error(p: float, n: int) -> float:
@@ -20,4 +33,105 @@ def worst_case_standard_error(n: int) -> float:
     return standard_error(0.5, n)
 
 
-__all__ = ["standard_error", "worst_case_standard_error"]
+def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided exact McNemar p-value for paired 0/1 outcomes of two models on the same
+    images: under the null, each image where exactly one model is right favours either with
+    probability 1/2, so the count of images only `a` gets right is Binomial(discordant, 1/2)."""
+    a, b = _as_outcomes(a), _as_outcomes(b)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes need one shape, got {a.shape} and {b.shape}")
+    if not (np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all()):
+        raise ValueError("McNemar's test needs 0/1 outcomes per image")
+    only_a = int(((a == 1) & (b == 0)).sum())
+    only_b = int(((a == 0) & (b == 1)).sum())
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    k = min(only_a, only_b)
+    # P(X <= k) for X ~ Binomial(n, 1/2), summed exactly in log space
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2)
+            for i in range(k + 1)]
+    top = max(logs)
+    tail = math.exp(top) * sum(math.exp(v - top) for v in logs)
+    return min(1.0, 2 * tail)
+
+
+def _as_outcomes(x) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A difference of two accuracies (a minus b, fractions of 1) with its interval."""
+
+    estimate: float
+    low: float
+    high: float
+    n_images: int
+    n_seeds: int
+    level: float = 0.95
+    p_value: float | None = None  # exact McNemar (one seed, 0/1 outcomes)
+
+    @property
+    def covers_zero(self) -> bool:
+        return self.low <= 0.0 <= self.high
+
+    def outcome(self, expected_sign: int = 1) -> str:
+        """supported when the whole interval has the expected sign (+1: a above b), contradicted
+        when it has the other, inconclusive when it covers zero."""
+        if expected_sign not in (1, -1):
+            raise ValueError(f"invalid expected_sign={expected_sign!r}: +1 or -1")
+        if self.covers_zero:
+            return INCONCLUSIVE
+        return SUPPORTED if (self.estimate > 0) == (expected_sign > 0) else CONTRADICTED
+
+    def describe(self) -> str:
+        seeds = f"{self.n_seeds} seeds x " if self.n_seeds > 1 else ""
+        return (f"{100 * self.estimate:+.1f} points [{100 * self.level:g} % CI "
+                f"{100 * self.low:+.1f}, {100 * self.high:+.1f}; {seeds}{self.n_images} images]")
+
+
+def paired_difference(a, b, n_boot: int = 2000, level: float = 0.95,
+                      seed: int = 0) -> Difference:
+    """The mean of a - b with a paired percentile-bootstrap interval.
+
+    a and b hold per-image outcomes on the same images: shape (N,) for one search seed, or
+    (S, N) for S seeds (the same N test images under every seed). Outcomes are 0/1, or a
+    fraction correct over random draws for a randomised model. Each bootstrap replicate
+    resamples the images (the same indices for a and b, and for every seed), and with several
+    seeds the seeds too, so the interval covers both sources of noise.
+    """
+    a, b = _as_outcomes(a), _as_outcomes(b)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes need one shape, got {a.shape} and {b.shape}")
+    if a.ndim == 1:
+        a, b = a[None], b[None]
+    if a.ndim != 2 or a.shape[1] == 0:
+        raise ValueError(f"outcomes must be (images,) or (seeds, images), got {a.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"invalid level={level!r}: must lie in (0, 1)")
+    d = a - b
+    s, n = d.shape
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    for r in range(n_boot):
+        imgs = rng.integers(0, n, n)
+        rows = rng.integers(0, s, s) if s > 1 else np.zeros(1, dtype=int)
+        reps[r] = d[np.ix_(rows, imgs)].mean()
+    lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
+    p = None
+    if s == 1 and np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all():
+        p = mcnemar_exact(a[0], b[0])
+    return Difference(float(d.mean()), float(lo), float(hi), n, s, level, p)
+
+
+def mean_interval(x, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> Difference:
+    """One accuracy (per-image outcomes, (N,) or (S, N)) with the same bootstrap interval:
+    the difference from a model that is always wrong."""
+    x = _as_outcomes(x)
+    return paired_difference(x, np.zeros_like(x), n_boot, level, seed)
+
+
+__all__ = ["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "standard_error",
+           "worst_case_standard_error", "mcnemar_exact", "Difference", "paired_difference",
+           "mean_interval"]

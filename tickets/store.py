@@ -4,6 +4,10 @@ Layout: ``<root>/<kind>-<hash>/`` holds ``config.json``, checkpoints and ``resul
 rerun with the same configuration finds ``result.json`` and skips the work. Every write goes
 to a temporary file in the same folder and is renamed into place, so a killed process never
 leaves a half-written file behind.
+
+A file that is there but cannot be read (truncated by a full disk, damaged by hand) is never
+reused: it is named in a warning, moved aside as ``<name>.corrupt`` and its result recomputed
+(:func:`read_json_checked`, :func:`torch_load_checked`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +69,53 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(fh)
 
 
+class StoreWarning(UserWarning):
+    """A file in the store was unreadable and is recomputed."""
+
+
+class StoreError(RuntimeError):
+    """A stored file cannot be read and nothing can recompute it here."""
+
+
+def quarantine(path: Path, reason: str) -> Path:
+    """Move an unreadable file aside (``<name>.corrupt``) with a warning that names it."""
+    aside = path.with_name(path.name + ".corrupt")
+    os.replace(path, aside)
+    warnings.warn(f"unreadable store file {path} ({reason}); moved aside to {aside.name} and "
+                  f"recomputed", StoreWarning, stacklevel=3)
+    return aside
+
+
+def read_json_checked(path: str | os.PathLike) -> Any | None:
+    """The JSON at path; None when it is absent, or unreadable (then quarantined)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        quarantine(path, f"{type(e).__name__}: {e}")
+        return None
+
+
+# what torch.load raises on a truncated or damaged file
+TORCH_LOAD_ERRORS = (RuntimeError, EOFError, OSError, ValueError, KeyError,
+                     zipfile.BadZipFile, pickle.UnpicklingError)
+
+
+def torch_load_checked(path: str | os.PathLike, weights_only: bool = False) -> Any | None:
+    """torch.load of path on the CPU; None when it is absent, or unreadable (then
+    quarantined)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except TORCH_LOAD_ERRORS as e:
+        quarantine(path, f"{type(e).__name__}: {str(e)[:120]}")
+        return None
+
+
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -85,8 +139,8 @@ class Store:
 
     def load_result(self, cfg: Any, name: str = "result", kind: str | None = None
                     ) -> dict | None:
-        f = self.run_dir(cfg, kind) / f"{name}.json"
-        return read_json(f) if f.exists() else None
+        """The stored result, or None when it is absent or unreadable (then recomputed)."""
+        return read_json_checked(self.run_dir(cfg, kind) / f"{name}.json")
 
     def save_result(self, cfg: Any, result: dict, name: str = "result",
                     kind: str | None = None) -> Path:

@@ -30,7 +30,14 @@ from tickets.data import Data, augment
 from tickets.layers import freeze_masks, set_mode, set_remaining
 from tickets.models import Net, build_from_config, param_counts
 from tickets.prune import apply_masks_
-from tickets.store import Store, atomic_torch_save, read_json
+from tickets.store import (
+    Store,
+    StoreError,
+    atomic_torch_save,
+    quarantine,
+    read_json_checked,
+    torch_load_checked,
+)
 
 
 def show_progress(requested: bool) -> bool:
@@ -84,6 +91,14 @@ def prepare_model(cfg: RunConfig, device: torch.device, init_state: dict | None 
     return model.to(device, memory_format=torch.channels_last)
 
 
+def _load_weights(f: Path) -> dict:
+    state = torch_load_checked(f)
+    if state is None:
+        raise StoreError(f"{f} is missing or unreadable: run the study again to retrain this "
+                         f"run (its result.json is set aside when a weight file is damaged)")
+    return state
+
+
 @dataclass
 class TrainRun:
     """What a finished (or interrupted) run leaves: history, cost, and its checkpoints."""
@@ -111,7 +126,7 @@ class TrainRun:
                 f"(this run has {len(self.history)} epochs)")
         device = torch.device(device) if device is not None else default_device()
         model = prepare_model(self.cfg, device)
-        model.load_state_dict(torch.load(f, map_location="cpu", weights_only=False)["model"])
+        model.load_state_dict(_load_weights(f)["model"])
         model.eval()
         return model
 
@@ -124,7 +139,7 @@ class TrainRun:
         f = self.directory / files[which]
         if which == "last" and not f.exists():
             f = self.directory / "checkpoint.pt"
-        state = torch.load(f, map_location="cpu", weights_only=False)
+        state = _load_weights(f)
         sd = state["model"] if "model" in state else state
         model = prepare_model(self.cfg, device)
         model.load_state_dict(sd)
@@ -184,17 +199,29 @@ class Checkpoint:
     def save(self, path: Path) -> None:
         atomic_torch_save(path, dataclasses.asdict(self))
 
-    @classmethod
-    def load(cls, path: Path) -> Checkpoint:
-        return cls(**torch.load(path, map_location="cpu", weights_only=False))
+
+def _model_files(run: TrainRun, save_epochs: bool) -> list[Path]:
+    """The weight files a finished run must have."""
+    files = [run.directory / "best.pt", run.directory / "last.pt"]
+    if run.cfg.train.track_test:
+        files.append(run.directory / "best_test.pt")
+    if save_epochs:
+        files += [run.directory / f"epoch_{e}.pt" for e in range(run.cfg.train.epochs + 1)]
+    return files
 
 
-def _finished_run(run: TrainRun) -> TrainRun | None:
-    """The run as stored, if it finished before (its result.json exists)."""
+def _finished_run(run: TrainRun, save_epochs: bool = False) -> TrainRun | None:
+    """The run as stored, if it finished before and every file it needs reads back. A damaged
+    result.json or weight file is moved aside with a warning (tickets.store.quarantine), and
+    the run is trained again: None."""
     done = run.directory / "result.json"
-    if not done.exists():
+    r = read_json_checked(done)
+    if r is None:
         return None
-    r = read_json(done)
+    for f in _model_files(run, save_epochs):
+        if f.exists() and torch_load_checked(f) is None:  # quarantined: train again
+            quarantine(done, f"{f.name} of this run was unreadable")
+            return None
     run.history, run.passes, run.seconds = r["history"], r["passes"], r["seconds"]
     run.finished, run.best_epoch = True, r["best_epoch"]
     run.best_test_epoch = r.get("best_test_epoch", -1)
@@ -202,10 +229,12 @@ def _finished_run(run: TrainRun) -> TrainRun | None:
 
 
 def _resume(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Checkpoint:
-    """The checkpoint at path loaded into model and opt, or a fresh one at step 0."""
-    if not path.exists():
+    """The checkpoint at path loaded into model and opt, or a fresh one at step 0 (when there
+    is none, or it was unreadable and has been moved aside)."""
+    state = torch_load_checked(path)
+    if state is None:
         return Checkpoint(model={}, opt={})
-    ck = Checkpoint.load(path)
+    ck = Checkpoint(**state)
     model.load_state_dict(ck.model)
     opt.load_state_dict(ck.opt)
     return ck
@@ -277,7 +306,7 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     store = store or Store()
     run_dir = store.run_dir(cfg, kind="train")
     run = TrainRun(cfg, run_dir)
-    if _finished_run(run) is not None:
+    if _finished_run(run, save_epochs) is not None:
         return run
 
     model = prepare_model(cfg, device, init_state)

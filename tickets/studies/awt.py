@@ -41,7 +41,7 @@ from tickets.ntk import (
 )
 from tickets.prune import density, magnitude_masks, random_masks, snip_masks
 from tickets.recipes import attack_config, weight_config
-from tickets.store import Store, atomic_torch_save
+from tickets.store import Store, atomic_torch_save, torch_load_checked
 from tickets.train import TrainRun, fit, recalibrate_bn, show_progress
 
 METHODS = ("awt", "ntt_clean", "random", "magnitude_init", "snip")
@@ -123,8 +123,8 @@ def find_mask(cfg: RunConfig, method: str, sparsity: float, data: Data, spec: Ma
     key = _MaskKey(wcfg.model, data.cfg, method, float(sparsity), spec,
                    float(wcfg.train.adversary.eps))
     f = store.run_dir(key, kind="mask") / "masks.pt"
-    if f.exists():
-        saved = torch.load(f, map_location="cpu", weights_only=False)
+    saved = torch_load_checked(f)  # None when absent, or unreadable (then recomputed)
+    if saved is not None:
         return saved["masks"], saved["info"]
     remaining = 1.0 - float(sparsity)
     model = build_from_config(wcfg.model)

@@ -1,0 +1,242 @@
+"""A notebook's parameters, checked before any compute.
+
+The parameters cell of a notebook (the cell tagged ``parameters``) declares every parameter
+with its default. Values given from outside (papermill ``-p``/``-y``, a profile YAML, or an edit
+in JupyterLab) are checked against it:
+
+* a name the cell does not declare is an error that lists the known names and the closest one
+  (papermill itself only warns, and the run would go on with the default);
+* a value of the wrong kind is an error that names the parameter and the expected form; a list
+  given as a string (``papermill -p ratios "[0.1, 0.5]"``) is parsed;
+* values outside their range (a ratio of 0, a negative size) are errors too.
+
+The sizes of the data splits are checked against the data itself when it is loaded
+(tickets.data.load).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import math
+import re
+import types
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tickets.config import ConfigError
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+# names IPython and the notebook machinery put into a kernel's namespace
+_KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open", "display"}
+
+
+class ParameterError(ConfigError):
+    """A notebook parameter is unknown or has an invalid value."""
+
+
+# ---- what a notebook declares --------------------------------------------------------------------
+def notebook_path(name: str, search: Iterable[Path] = ()) -> Path | None:
+    """The .ipynb of a notebook by its stem (01_existence), in `search` or notebooks/."""
+    for folder in (*search, Path.cwd(), NOTEBOOKS):
+        f = Path(folder) / f"{name}.ipynb"
+        if f.exists():
+            return f
+    return None
+
+
+def _cells(path: Path) -> list[dict]:
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def _source(cell: dict) -> str:
+    src = cell["source"]
+    return src if isinstance(src, str) else "".join(src)
+
+
+def declared(path: Path) -> dict[str, Any]:
+    """The parameters cell's names and default values (None for a default that is not a
+    literal)."""
+    cell = next((c for c in _cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])),
+                None)
+    if cell is None:
+        raise ParameterError(f"{path.name} has no cell tagged 'parameters'")
+    out: dict[str, Any] = {}
+    for node in ast.parse(_source(cell)).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                out[node.targets[0].id] = None
+    return out
+
+
+def assigned_elsewhere(path: Path) -> set[str]:
+    """Every name the notebook's other code cells bind (results, figures, imports), which a
+    live kernel holds after a run and which are therefore no injected parameters."""
+    names: set[str] = set()
+    for cell in _cells(path):
+        try:
+            tree = ast.parse(_source(cell))
+        except SyntaxError:  # a cell with IPython magics
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+    return names
+
+
+# ---- the rules -----------------------------------------------------------------------------------
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _in(lo: float, hi: float, lo_open: bool, hi_open: bool) -> Callable[[Any], bool]:
+    def ok(v: Any) -> bool:
+        return (_number(v) and not math.isnan(v) and (v > lo if lo_open else v >= lo)
+                and (v < hi if hi_open else v <= hi))
+    return ok
+
+
+_INT_GE0 = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0")
+_INT_GE1 = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1")
+_POSITIVE = (_in(0, math.inf, True, True), "a number > 0")
+_NONNEG = (_in(0, math.inf, False, True), "a number >= 0")
+_RATIO = (_in(0, 1, True, False), "a kept fraction in (0, 1]")
+_SPARSITY = (_in(0, 1, False, True), "a pruned fraction in [0, 1)")
+
+# (pattern on the name, rule on each value or each element of a list, what it must be)
+RULES: tuple[tuple[str, tuple[Callable[[Any], bool], str]], ...] = (
+    (r"^(ratios|remaining|sweep_remaining|speed_ratio)$", _RATIO),
+    (r"^(sparsities|width_sparsity)$", _SPARSITY),
+    (r"^(width|widths|capacity_widths)$", _POSITIVE),
+    (r"^(lr|ft_lr|ntt_lr|prune_lrs)$", _POSITIVE),
+    (r"^(eps_255|ntt_kernel_weight)$", _NONNEG),
+    (r"^(warmup_epochs|seed|n_train|n_val|n_test|n_val_eval|aa_n|sanity_n)$", _INT_GE0),
+    (r"(epochs|steps|batch_size|_batch|_probes|^n_|^draws|^eot_n|_iter|_repeats|queries)$",
+     _INT_GE1),
+)
+
+
+def _rule(name: str) -> tuple[Callable[[Any], bool], str] | None:
+    return next((rule for pattern, rule in RULES if re.search(pattern, name)), None)
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, str):
+        return "a string"
+    if isinstance(default, (list, tuple)):
+        return f"a list such as {list(default)!r}"
+    return "a value"
+
+
+def _fits(value: Any, default: Any) -> bool:
+    if default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return _number(value)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if default and not all(_fits(v, default[0]) for v in value):
+            return False
+        return True
+    return True
+
+
+def _parse_list(name: str, value: str, default: list) -> list:
+    """A list given as a string, as papermill -p passes one."""
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        parsed = None
+    if isinstance(parsed, (list, tuple)):
+        return list(parsed)
+    raise ParameterError(
+        f"invalid {name}={value!r}: expected {_kind(default)}. From the shell pass a list with "
+        f"papermill -y '{name}: {list(default)!r}' or -p {name} '{list(default)!r}'")
+
+
+def check_value(name: str, value: Any, default: Any) -> Any:
+    """value, parsed (a list given as a string) and checked against its default's kind and
+    its rule; a ParameterError names the parameter, the value and what is allowed."""
+    if isinstance(default, (list, tuple)) and isinstance(value, str):
+        value = _parse_list(name, value, list(default))
+    rule = _rule(name)
+    numeric_rule = rule is not None and rule[0] not in (_INT_GE0[0], _INT_GE1[0])
+    if numeric_rule and _number(default) and _number(value):
+        pass  # eps_255 = 8 declares an integer default but takes any number
+    elif not _fits(value, default):
+        raise ParameterError(f"invalid {name}={value!r}: must be {_kind(default)}")
+    if rule is not None:
+        ok, what = rule
+        items = value if isinstance(value, (list, tuple)) else [value]
+        bad = [v for v in items if not ok(v)]
+        if bad:
+            where = f" (element {bad[0]!r})" if isinstance(value, (list, tuple)) else ""
+            raise ParameterError(f"invalid {name}={value!r}{where}: each value must be {what}"
+                                 if where else f"invalid {name}={value!r}: must be {what}")
+        if isinstance(value, (list, tuple)) and not value:
+            raise ParameterError(f"invalid {name}=[]: needs at least one value")
+    return value
+
+
+def unknown_names(given: Iterable[str], known: Iterable[str]) -> None:
+    """A ParameterError for the first name in `given` that is not in `known`."""
+    known = sorted(known)
+    for name in given:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ParameterError(f"unknown parameter {name!r}.{hint} Known parameters: "
+                                 + ", ".join(known))
+
+
+def check(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Every given value checked (see check_value) against the declared defaults; unknown
+    names are errors. Returns the values, parsed."""
+    unknown_names(values, defaults)
+    return {k: check_value(k, v, defaults[k]) for k, v in values.items()}
+
+
+def check_namespace(namespace: dict[str, Any], notebook: str) -> list[str]:
+    """Check a running notebook's parameters in place (its globals()): values are parsed and
+    checked against the parameters cell of notebooks/<notebook>.ipynb, and a name that papermill
+    injected but the notebook does not declare is an error. Returns warnings (the notebook file
+    was not found, so nothing could be checked)."""
+    path = notebook_path(notebook)
+    if path is None:
+        return [f"{notebook}.ipynb was not found: its parameters were not checked"]
+    defaults = declared(path)
+    bound = assigned_elsewhere(path) | _KERNEL_NAMES
+    injected = [k for k, v in namespace.items()
+                if not k.startswith("_") and k not in defaults and k not in bound
+                and not isinstance(v, (types.ModuleType, types.FunctionType, type))]
+    unknown_names(injected, defaults)
+    for k, default in defaults.items():
+        if k in namespace:
+            namespace[k] = check_value(k, namespace[k], default)
+    return []
+
+
+__all__ = ["ParameterError", "notebook_path", "declared", "assigned_elsewhere", "check_value",
+           "check", "check_namespace", "unknown_names", "RULES"]
