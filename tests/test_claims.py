@@ -1,8 +1,8 @@
-"""The verdict rules of all 16 claims on constructed tables, the grading helper, and the
-standard error they read differences against."""
+"""The verdict rules of all 16 claims on constructed tables whose true effect is zero,
+positive or negative: each rule must say supported, contradicted or inconclusive accordingly,
+and never supported when an interval covers its threshold."""
 
-import math
-
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,162 +10,58 @@ from tickets import claims
 from tickets.claims import awt as ca
 from tickets.claims import boosting as cb
 from tickets.claims import rst as cr
-from tickets.claims.base import grade
-from tickets.stats import standard_error, worst_case_standard_error
+from tickets.claims.base import CONTRADICTED, INCONCLUSIVE, PARTLY, SUPPORTED, Part, combine
+from tickets.stats import Difference
+
+N = 1000  # test images of the constructed tables
+RNG = np.random.default_rng(0)
+BASE = (RNG.random(N) < 0.4).astype(int)  # a reference model at 40 %
 
 
-def _rst_table(pgd, ratios=(0.01, 0.05, 0.2, 0.5, 0.9)):
-    return pd.DataFrame({"kind": "RST", "remaining": list(ratios), "pgd": pgd,
-                         "clean": [p + 0.2 for p in pgd]})
+def model(shift: float, base: np.ndarray = BASE, n: int | None = None) -> str:
+    """A 0/1 outcome string: `base` with round(shift * n) wrong images made right (or right
+    ones made wrong), so that the paired difference to base is exactly `shift`."""
+    b = base[:n] if n else base
+    out = b.copy()
+    k = int(round(abs(shift) * len(b)))
+    pool = np.flatnonzero(b == (0 if shift > 0 else 1))
+    out[pool[:k]] = 1 - out[pool[:k]]
+    return "".join(map(str, out))
 
 
-def test_inverted_u_verdicts():
-    u = cr.verdict_inverted_u(_rst_table([0.10, 0.25, 0.30, 0.22, 0.05]))
-    assert u.verdict == "reproduced"
-    shifted = cr.verdict_inverted_u(_rst_table([0.10, 0.12, 0.15, 0.30, 0.05]))
-    assert shifted.verdict == "partly"  # an inverted U, but peaking outside 5-20 %
-    flat = cr.verdict_inverted_u(_rst_table([0.30, 0.25, 0.20, 0.15, 0.05]))
-    assert flat.verdict == "not reproduced"
+def row(shift: float, n: int | None = None, **kw) -> dict:
+    s = model(shift, n=n)
+    acc = sum(map(int, s)) / len(s)
+    return {"pgd": acc, "clean": acc + 0.2, "pgd_correct": s, "n_test": len(s), "seed": 0, **kw}
 
 
-def test_existence_verdicts():
-    rst = _rst_table([0.10, 0.25, 0.30, 0.22, 0.05])
-    dense = pd.DataFrame({"kind": ["same", "small"], "pgd": [0.32, 0.28],
-                          "clean": [0.5, 0.45]})
-    assert cr.verdict_existence(rst, dense).verdict == "reproduced"
-    dense_far = dense.assign(pgd=[0.40, 0.35])
-    assert cr.verdict_existence(rst, dense_far).verdict == "not reproduced"
-    dense_mixed = dense.assign(pgd=[0.40, 0.28])
-    assert cr.verdict_existence(rst, dense_mixed).verdict == "partly"
+def check(v, expected: str) -> None:
+    assert v.verdict == expected, (v.verdict, v.reason)
+    assert v.verdict in claims.VERDICTS
+    for p in v.parts:  # no part is supported or contradicted across its threshold
+        if p["outcome"] == SUPPORTED:
+            assert (p["low"] > p["threshold"]) if p["expected_sign"] > 0 else (
+                p["high"] < p["threshold"])
+        if p["outcome"] == INCONCLUSIVE:
+            assert p["low"] <= p["threshold"] <= p["high"]
+    if expected == SUPPORTED:
+        assert all(p["outcome"] == SUPPORTED for p in v.parts)
 
 
-def test_aa_gap_verdicts():
-    rows = pd.DataFrame({"kind": ["RST", "RST", "dense"], "aa": [0.10, 0.12, 0.2],
-                         "pgd_on_aa_images": [0.20, 0.19, 0.21]})
-    assert cr.verdict_aa_gap(rows).verdict == "reproduced"
-    close = rows.assign(aa=[0.195, 0.185, 0.2])
-    assert cr.verdict_aa_gap(close).verdict == "not reproduced"
+def _diff(low, high):
+    return Difference((low + high) / 2, low, high, 100, 1)
 
 
-def test_bad_verdicts_are_rejected():
-    with pytest.raises(ValueError, match="verdict"):
-        claims.Verdict("rst-1", "sort of", "", "")
-    with pytest.raises(ValueError, match="claim"):
-        claims.Verdict("rst-99", "partly", "", "")
-
-
-def test_ties_are_no_evidence():
-    t = pd.DataFrame({"variant": ["signed_constant", "kaiming_normal"] * 2,
-                      "remaining": [0.1, 0.1, 0.5, 0.5], "pgd": [0.0] * 4, "n_test": 100})
-    assert cr.verdict_initialisation(t).verdict == "not reproduced"
-    s = pd.DataFrame({"variant": ["pgd", "fgsm", "fgsm_rs"], "remaining": 0.1,
-                      "pgd": [0.0] * 3, "n_test": 100})
-    assert cr.verdict_search_attack(s).verdict == "not reproduced"
-    s2 = s.assign(pgd=[0.3, 0.2, 0.1])
-    assert cr.verdict_search_attack(s2).verdict == "reproduced"
-    init = t.assign(pgd=[0.3, 0.2, 0.25, 0.2])
-    assert cr.verdict_initialisation(init).verdict == "reproduced"
-
-
-def _early(accs):
-    return pd.DataFrame({"prune_lr": [0.01, 0.05, 0.1], "early_robust": accs})
-
-
-def _boost(peak_at):
-    pruned = [0.5, 0.8, 0.9, 0.95]
-    return pd.DataFrame({"pruned": pruned,
-                         "boost_robust": [0.05 if p == peak_at else 0.0 for p in pruned]})
-
-
-@pytest.mark.parametrize("accs,peak,expected", [
-    ([0.30, 0.28, 0.25], 0.8, "reproduced"),
-    ([0.30, 0.31, 0.25], 0.8, "partly"),       # not monotone
-    ([0.30, 0.28, 0.25], 0.95, "partly"),      # boost peaks outside 60-90 %
-    ([0.25, 0.28, 0.25], 0.8, "not reproduced"),
-])
-def test_verdict_boosting(accs, peak, expected):
-    assert cb.verdict_boosting(_early(accs), _boost(peak), 250).verdict == expected
-
-
-@pytest.mark.parametrize("ticket_pgd,ticket_passes,expected", [
-    (0.30, 600, "reproduced"), (0.295, 600, "reproduced"), (0.25, 600, "partly"),
-    (0.30, 1200, "partly"), (0.25, 1200, "not reproduced")])
-def test_verdict_fgsm_ticket(ticket_pgd, ticket_passes, expected):
-    t = pd.DataFrame({"kind": ["dense PGD-AT", "FGSM ticket + PGD retraining"],
-                      "pgd": [0.30, ticket_pgd], "clean": [0.5, 0.5], "epochs": [5, 3],
-                      "total_passes": [1000, ticket_passes], "total_seconds": [10.0, 6.0],
-                      "n_test": [500, 500]})
-    assert cb.verdict_fgsm_ticket(t).verdict == expected
-
-
-@pytest.mark.parametrize("drops,expected", [((0.10, 0.01), "reproduced"),
-                                            ((0.02, 0.01), "partly"),
-                                            ((0.01, 0.03), "not reproduced")])
-def test_verdict_collapse(drops, expected):
-    t = pd.DataFrame({"width": [0.125, 0.5], "drop_pgd": list(drops),
-                      "dense_pgd": [0.2, 0.3], "ticket_pgd": [0.1, 0.29]})
-    assert cb.verdict_collapse(t).verdict == expected
-
-
-def _awt_table(awt_acc, base_acc, dense=0.30):
-    rows = [{"method": "dense", "sparsity": 0.0, "pgd": dense, "n_test": 500}]
-    for s, a, b in zip([0.8, 0.9], awt_acc, base_acc, strict=True):
-        rows += [{"method": "awt", "sparsity": s, "pgd": a, "n_test": 500},
-                 {"method": "random", "sparsity": s, "pgd": b, "n_test": 500}]
-    return pd.DataFrame(rows)
-
-
-@pytest.mark.parametrize("awt_acc,base_acc,expected", [
-    ((0.29, 0.29), (0.2, 0.2), "reproduced"),
-    ((0.29, 0.20), (0.2, 0.25), "partly"),
-    ((0.20, 0.20), (0.25, 0.25), "not reproduced")])
-def test_verdict_awt_parity(awt_acc, base_acc, expected):
-    assert ca.verdict_awt_parity(_awt_table(awt_acc, base_acc)).verdict == expected
-
-
-@pytest.mark.parametrize("awt_vals,expected", [((0.1, 0.1), "reproduced"),
-                                               ((0.1, 0.9), "partly"),
-                                               ((0.9, 0.9), "not reproduced")])
-def test_verdict_awt_dynamics(awt_vals, expected):
-    rows = []
-    for s, v in zip([0.8, 0.9], awt_vals, strict=True):
-        rows += [{"sparsity": s, "method": "awt", "kernel_distance_adv": v, "output_gap_adv": v},
-                 {"sparsity": s, "method": "snip", "kernel_distance_adv": 0.5,
-                  "output_gap_adv": 0.5}]
-    assert ca.verdict_awt_dynamics(pd.DataFrame(rows)).verdict == expected
-
-
-@pytest.mark.parametrize("gaps,expected", [((0.1, 0.05, 0.01), "reproduced"),
-                                           ((0.1, 0.12, 0.05), "partly"),
-                                           ((0.05, 0.06, 0.08), "not reproduced")])
-def test_verdict_awt_width(gaps, expected):
-    t = pd.DataFrame({"width": [0.125, 0.25, 0.5], "method": "awt", "gap_pgd": list(gaps),
-                      "pgd": 0.2, "n_test": 500})
-    assert ca.verdict_awt_width(t).verdict == expected
-
-
-def test_grade_maps_full_and_partial_support_to_the_three_verdicts():
-    assert grade(True, True) == "reproduced"
-    assert grade(True, False) == "reproduced"
-    assert grade(False, True) == "partly"
-    assert grade(False, False) == "not reproduced"
-
-
-def test_standard_error_by_hand():
-    # sqrt(0.3 * 0.7 / 100) = sqrt(0.0021)
-    assert standard_error(0.3, 100) == pytest.approx(0.045825757, abs=1e-9)
-    assert worst_case_standard_error(400) == pytest.approx(0.025)
-    assert standard_error(0.0, 10) == 0.0 and standard_error(1.0, 10) == 0.0
-    with pytest.raises(ValueError, match="n="):
-        standard_error(0.5, 0)
-    with pytest.raises(ValueError, match="p="):
-        standard_error(1.5, 10)
-
-
-def test_noise_statement_uses_the_shared_standard_error():
-    t = pd.DataFrame({"pgd": [0.3, 0.3], "n_test": [100, 200]})
-    expected = 100 * math.sqrt(0.3 * 0.7 / 100)
-    assert f"n=100 is about {expected:.1f} points" in claims.base.table_noise(t)
+def test_combine_grades_parts():
+    sup, con, inc = (Part("s", _diff(0.01, 0.03)), Part("c", _diff(-0.03, -0.01)),
+                     Part("i", _diff(-0.01, 0.01)))
+    assert combine([sup, sup]) == SUPPORTED
+    assert combine([con, con]) == CONTRADICTED and combine([con, inc]) == CONTRADICTED
+    assert combine([inc, inc]) == INCONCLUSIVE
+    assert combine([sup, inc]) == PARTLY and combine([sup, con]) == PARTLY
+    assert combine([]) == "not run"
+    assert Part("t", _diff(0.01, 0.03), threshold=0.02).outcome == INCONCLUSIVE
+    assert Part("n", _diff(-0.03, -0.01), expected_sign=-1).outcome == SUPPORTED
 
 
 def test_every_claim_has_its_notebook_section():
@@ -175,87 +71,247 @@ def test_every_claim_has_its_notebook_section():
         assert c.anchor == f"claim-{c.id}" and c.notebook[:2].isdigit()
 
 
-def _variants(best: dict[str, float]) -> pd.DataFrame:
-    """Two ratios per variant, the better one at `best`."""
+def test_bad_verdicts_are_rejected():
+    with pytest.raises(ValueError, match="verdict"):
+        claims.Verdict("rst-1", "reproduced", "", "")
+    with pytest.raises(ValueError, match="claim"):
+        claims.Verdict("rst-99", "partly", "", "")
+
+
+# ---- claim 1 and 2 ------------------------------------------------------------------------
+def _sweep(shifts: dict[float, float], n=None) -> pd.DataFrame:
+    return pd.DataFrame([row(s, n, kind="RST", remaining=r) for r, s in shifts.items()])
+
+
+@pytest.mark.parametrize("rst_shift,same,small,expected", [
+    (0.10, 0.10, 0.05, SUPPORTED),          # level with dense, above its size
+    (0.10, 0.25, 0.20, CONTRADICTED),       # 15 points under both
+    (0.10, 0.11, 0.30, PARTLY),             # close to dense, far under its size
+])
+def test_verdict_existence(rst_shift, same, small, expected):
+    rst = _sweep({0.05: 0.0, 0.1: rst_shift})
+    dense = pd.DataFrame([row(same, kind="same"), row(small, kind="small")])
+    check(cr.verdict_existence(rst, dense), expected)
+
+
+def test_verdict_existence_on_few_images_is_inconclusive():
+    rst = _sweep({0.05: 0.0, 0.1: 0.10}, n=60)
+    dense = pd.DataFrame([row(0.13, 60, kind="same"), row(0.12, 60, kind="small")])
+    check(cr.verdict_existence(rst, dense), INCONCLUSIVE)
+
+
+@pytest.mark.parametrize("shifts,n,expected", [
+    ({0.01: 0.0, 0.1: 0.10, 0.5: 0.05, 0.9: -0.05}, None, SUPPORTED),
+    ({0.01: 0.10, 0.1: 0.0, 0.5: 0.0, 0.9: 0.10}, None, CONTRADICTED),  # a valley, not a peak
+    ({0.01: 0.0, 0.1: 0.005, 0.5: 0.004, 0.9: 0.003}, None, CONTRADICTED),  # flat: no collapse
+    ({0.01: 0.0, 0.1: 0.04, 0.5: 0.03, 0.9: 0.0}, 80, INCONCLUSIVE),  # a U within the noise
+    ({0.01: 0.0, 0.1: 0.05, 0.5: 0.10, 0.9: -0.05}, None, PARTLY),  # a U peaking outside 5-20 %
+])
+def test_verdict_inverted_u(shifts, n, expected):
+    check(cr.verdict_inverted_u(_sweep(shifts, n)), expected)
+
+
+def test_verdict_inverted_u_needs_three_ratios():
+    assert cr.verdict_inverted_u(_sweep({0.1: 0.0, 0.5: 0.1})).verdict == "not run"
+
+
+def test_seeds_are_paired_seed_by_seed():
+    """Three seeds: the RST is 8 points over dense in every seed, which the interval over
+    seeds and images supports."""
+    rows, dense = [], []
+    for s in range(3):
+        base = (np.random.default_rng(s + 10).random(N) < 0.4).astype(int)
+        rows += [{**row(0.0), "pgd_correct": model(0.08, base), "seed": s, "kind": "RST",
+                  "remaining": 0.1},
+                 {**row(0.0), "pgd_correct": model(0.0, base), "seed": s, "kind": "RST",
+                  "remaining": 0.5}]
+        dense += [{**row(0.0), "pgd_correct": model(0.0, base), "seed": s, "kind": "same"},
+                  {**row(0.0), "pgd_correct": model(0.0, base), "seed": s, "kind": "small"}]
+    v = cr.verdict_existence(pd.DataFrame(rows).assign(pgd=0.48), pd.DataFrame(dense))
+    check(v, SUPPORTED)
+    assert all(p["n_seeds"] == 3 for p in v.parts)
+
+
+# ---- claim 10 -----------------------------------------------------------------------------
+@pytest.mark.parametrize("gap,n,expected", [
+    (0.15, None, SUPPORTED), (0.03, None, PARTLY),  # lower, but not by 5 points
+    (0.0, None, CONTRADICTED), (-0.05, None, CONTRADICTED), (0.03, 60, INCONCLUSIVE)])
+def test_verdict_aa_gap(gap, n, expected):
+    rows = pd.DataFrame([{"kind": "RST", "seed": 0, "aa_n": N, "aa": 0.3,
+                          "pgd_on_aa_images": 0.3 + gap, "aa_correct": model(0.0, n=n),
+                          "pgd_on_aa_correct": model(gap, n=n)},
+                         {"kind": "dense", "seed": 0, "aa_n": N, "aa": 0.3,
+                          "pgd_on_aa_images": 0.32, "aa_correct": model(0.0),
+                          "pgd_on_aa_correct": model(0.02)}])
+    check(cr.verdict_aa_gap(rows), expected)
+
+
+def test_verdict_aa_gap_not_run():
+    rows = pd.DataFrame({"kind": ["RST"], "aa": [None]})
+    assert cr.verdict_aa_gap(rows).verdict == "not run"
+
+
+# ---- claims 3, 4, 5 ----------------------------------------------------------------------
+def _variants(best: dict[str, float], n=None) -> pd.DataFrame:
     rows = []
     for k, v in best.items():
-        rows += [{"variant": k, "remaining": 0.1, "pgd": v, "n_test": 500},
-                 {"variant": k, "remaining": 0.5, "pgd": v - 0.05, "n_test": 500}]
+        rows += [row(v, n, variant=k, remaining=0.1), row(v - 0.05, n, variant=k, remaining=0.5)]
     return pd.DataFrame(rows)
 
 
 @pytest.mark.parametrize("best,expected", [
-    ({"element": 0.30, "row": 0.25, "kernel": 0.20, "channel": 0.1}, "reproduced"),
-    ({"element": 0.30, "row": 0.20, "kernel": 0.25}, "partly"),      # element first only
-    ({"element": 0.20, "row": 0.30, "kernel": 0.10}, "not reproduced"),
-    ({"element": 0.30, "row": 0.30, "kernel": 0.10}, "not reproduced"),  # a tie is no lead
+    ({"element": 0.20, "row": 0.10, "kernel": 0.0, "channel": -0.1}, SUPPORTED),
+    ({"element": 0.20, "row": 0.0, "kernel": 0.10}, PARTLY),
+    ({"element": 0.0, "row": 0.10, "kernel": 0.20}, CONTRADICTED),
+    ({"element": 0.10, "row": 0.10, "kernel": 0.10}, INCONCLUSIVE),  # ties are no evidence
 ])
 def test_verdict_patterns(best, expected):
     v = cr.verdict_patterns(_variants(best))
-    assert v.verdict == expected
+    check(v, expected)
     if "channel" in best:
         assert "channel" in v.ours, "an ungraded variant is still shown"
 
 
 def test_verdict_patterns_needs_its_variants():
-    assert cr.verdict_patterns(_variants({"element": 0.3, "row": 0.2})).verdict == "not run"
+    assert cr.verdict_patterns(_variants({"element": 0.1, "row": 0.0})).verdict == "not run"
 
 
-def _lottery(by_ratio: dict[float, tuple[float, float, float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"remaining": r, "kind": k, "pgd": a, "n_test": 500}
-                         for r, accs in by_ratio.items()
-                         for k, a in zip(("RST", "FT-Inherit", "FT-Reinit"), accs, strict=True)])
-
-
-@pytest.mark.parametrize("by_ratio,expected", [
-    ({0.01: (0.30, 0.32, 0.28), 0.05: (0.35, 0.36, 0.33)}, "reproduced"),
-    ({0.01: (0.30, 0.27, 0.28), 0.05: (0.35, 0.32, 0.33)}, "partly"),   # RST > Reinit only
-    ({0.01: (0.27, 0.30, 0.28), 0.05: (0.35, 0.36, 0.33)}, "partly"),   # fails at one ratio
-    ({0.01: (0.25, 0.26, 0.28), 0.05: (0.30, 0.31, 0.33)}, "not reproduced"),
+@pytest.mark.parametrize("best,expected", [
+    ({"pgd": 0.20, "fgsm": 0.10, "fgsm_rs": 0.0}, SUPPORTED),
+    ({"pgd": 0.0, "fgsm": 0.10, "fgsm_rs": 0.20}, CONTRADICTED),
+    ({"pgd": 0.001, "fgsm": 0.0, "fgsm_rs": 0.002}, INCONCLUSIVE),
 ])
-def test_verdict_lottery(by_ratio, expected):
-    assert cr.verdict_lottery(_lottery(by_ratio)).verdict == expected
+def test_verdict_search_attack(best, expected):
+    check(cr.verdict_search_attack(_variants(best)), expected)
 
 
-def _sizes(accs: list[float], prefix: str) -> pd.DataFrame:
-    return pd.DataFrame({"variant": [f"{prefix}{i}" for i in range(len(accs))], "pgd": accs,
-                         "n_test": 500})
+@pytest.mark.parametrize("sc,other,expected", [(0.10, 0.0, SUPPORTED), (0.0, 0.10, CONTRADICTED),
+                                               (0.0, 0.0, INCONCLUSIVE)])
+def test_verdict_initialisation(sc, other, expected):
+    t = _variants({"signed_constant": sc, "kaiming_normal": other, "xavier_normal": other - 0.05})
+    check(cr.verdict_initialisation(t), expected)
+
+
+# ---- claims 6, 7, 8, 9 -------------------------------------------------------------------
+@pytest.mark.parametrize("rst,inherit,reinit,expected", [
+    (0.10, 0.12, 0.0, SUPPORTED), (0.10, -0.05, 0.0, PARTLY),
+    (-0.10, -0.10, 0.0, CONTRADICTED), (0.0, 0.001, 0.0, INCONCLUSIVE)])
+def test_verdict_lottery(rst, inherit, reinit, expected):
+    t = pd.DataFrame([row(a, kind=k, remaining=r) for r in (0.01, 0.05)
+                      for k, a in (("RST", rst), ("FT-Inherit", inherit), ("FT-Reinit", reinit))])
+    check(cr.verdict_lottery(t), expected)
 
 
 @pytest.mark.parametrize("widths,depths,expected", [
-    ([0.2, 0.25, 0.3], [0.2, 0.3], "reproduced"),
-    ([0.2, 0.25, 0.3], [], "reproduced"),            # depth not run: width decides
-    ([0.2, 0.35, 0.3], [0.2, 0.3], "partly"),        # width rises end to end, not monotone
-    ([0.3, 0.25, 0.2], [0.2, 0.3], "partly"),        # depth rises, width falls
-    ([0.3, 0.25, 0.2], [0.3, 0.2], "not reproduced"),
-    ([0.3, 0.3, 0.3], [0.3, 0.3], "not reproduced"),  # flat is no rise
-])
+    ((0.0, 0.05, 0.10), (0.0, 0.10), SUPPORTED), ((0.0, 0.05, 0.10), (), SUPPORTED),
+    ((0.10, 0.05, 0.0), (0.0, 0.10), PARTLY), ((0.10, 0.05, 0.0), (0.10, 0.0), CONTRADICTED),
+    ((0.0, 0.0, 0.0), (0.0, 0.0), INCONCLUSIVE)])
 def test_verdict_overparameterisation(widths, depths, expected):
-    d = _sizes(depths, "conv") if depths else pd.DataFrame(columns=["variant", "pgd", "n_test"])
-    assert cr.verdict_overparameterisation(_sizes(widths, "w"), d).verdict == expected
+    w = pd.DataFrame([row(a, variant=f"w{i}", remaining=0.1) for i, a in enumerate(widths)])
+    d = pd.DataFrame([row(a, variant=f"conv{i}", remaining=0.1) for i, a in enumerate(depths)])
+    check(cr.verdict_overparameterisation(w, d), expected)
 
 
-@pytest.mark.parametrize("diag,off,expected", [(0.20, 0.35, "reproduced"),
-                                               (0.20, 0.25, "partly"),
-                                               (0.20, 0.21, "not reproduced")])
-def test_verdict_transfer(diag, off, expected):
-    m = pd.DataFrame([[diag, off, off], [off, diag, off], [off, off, diag]],
-                     index=[0.05, 0.1, 0.2], columns=[0.05, 0.1, 0.2])
-    assert cr.verdict_transfer(m).verdict == expected
+@pytest.mark.parametrize("off,expected", [(0.20, SUPPORTED), (-0.10, CONTRADICTED),
+                                          (0.03, INCONCLUSIVE)])
+def test_verdict_transfer(off, expected):
+    ratios = [0.05, 0.1, 0.2]
+    outcomes = {f"{a}->{b}": model(0.0 if a == b else off) for a in ratios for b in ratios}
+    m = pd.DataFrame([[sum(map(int, outcomes[f"{a}->{b}"])) / N for b in ratios] for a in ratios],
+                     index=ratios, columns=ratios)
+    check(cr.verdict_transfer(m, outcomes), expected)
+    assert cr.verdict_transfer(m).verdict == "not run"
 
 
-def _r2s_rows(paper: float, adaptive: float) -> pd.DataFrame:
-    return pd.DataFrame({"evaluation": ["clean", "1 paper: PGD on a random member",
-                                        "2 exact expectation of the loss", "3 EOT-PGD"],
-                         "accuracy": [0.6, paper, adaptive, adaptive + 0.01]})
+def _fractions(shift: float) -> list[float]:
+    """A randomised model's share of correct draws per image: base, moved by `shift`."""
+    return [float(c) for c in model(shift)]
 
 
 @pytest.mark.parametrize("paper,adaptive,expected", [
-    (0.45, 0.40, "reproduced"),      # the gain survives the strongest attack
-    (0.45, 0.32, "partly"),          # a gain under 3 points survives
-    (0.45, 0.25, "not reproduced"),  # the adaptive attack takes the whole gain
+    (0.15, 0.10, SUPPORTED),        # the gain survives the strongest attack
+    (0.15, -0.10, CONTRADICTED),    # the adaptive attack takes the gain and more
+    (0.15, 0.0, INCONCLUSIVE),      # the adaptive attack takes the whole gain
 ])
 def test_verdict_r2s_is_graded_on_the_strongest_attack(paper, adaptive, expected):
-    v = cr.verdict_r2s(_r2s_rows(paper, adaptive), best_single=0.30)
-    assert v.verdict == expected
-    assert "exact expectation" in v.ours, "the strongest evaluation is named"
+    ev = [("clean", 0.3), ("1 paper: PGD on a random member", paper),
+          ("2 exact expectation of the loss", adaptive), ("3 EOT-PGD", adaptive + 0.02)]
+    rows = pd.DataFrame([{"evaluation": e, "accuracy": 0.4 + s, "n": N, "seed": 0,
+                          "outcomes": _fractions(s)} for e, s in ev])
+    members = pd.DataFrame([row(0.0, remaining=0.1), row(-0.05, remaining=0.5)])
+    v = cr.verdict_r2s(rows, members)
+    check(v, expected)
+    assert "exact expectation" in v.reason, "the strongest evaluation is named"
+
+
+# ---- boosting tickets ---------------------------------------------------------------------
+def _early(accs):
+    return pd.DataFrame({"prune_lr": [0.01, 0.05, 0.1], "early_robust": accs})
+
+
+def _boost(peak_at, size=0.15):
+    pruned = [0.5, 0.8, 0.9, 0.95]
+    return pd.DataFrame({"pruned": pruned, "reinit_robust": 0.3,
+                         "ticket_robust": [0.3 + (size if p == peak_at else 0.0) for p in pruned]})
+
+
+@pytest.mark.parametrize("accs,peak,expected", [
+    ([0.40, 0.35, 0.30], 0.8, SUPPORTED),
+    ([0.40, 0.35, 0.30], 0.95, PARTLY),           # the boost peaks outside 60-90 %
+    ([0.30, 0.35, 0.40], 0.95, CONTRADICTED),
+    ([0.301, 0.30, 0.30], 0.8, PARTLY),           # no lead within noise, boost in range
+])
+def test_verdict_boosting(accs, peak, expected):
+    check(cb.verdict_boosting(_early(accs), _boost(peak), 500), expected)
+
+
+@pytest.mark.parametrize("ticket,passes,expected", [
+    (0.0, 600, SUPPORTED), (-0.10, 600, PARTLY), (-0.10, 1200, CONTRADICTED)])
+def test_verdict_fgsm_ticket(ticket, passes, expected):
+    t = pd.DataFrame([row(0.0, kind="dense PGD-AT", epochs=5, total_passes=1000,
+                          total_seconds=10.0),
+                      row(ticket, kind="FGSM ticket + PGD retraining", epochs=3,
+                          total_passes=passes, total_seconds=6.0)])
+    check(cb.verdict_fgsm_ticket(t), expected)
+
+
+@pytest.mark.parametrize("narrow_drop,wide_drop,expected", [
+    (0.15, 0.01, SUPPORTED), (0.01, 0.15, CONTRADICTED), (0.05, 0.05, INCONCLUSIVE)])
+def test_verdict_collapse(narrow_drop, wide_drop, expected):
+    cap = pd.DataFrame([row(0.1, kind="dense", width=0.125), row(0.1 - narrow_drop,
+                                                                 kind="ticket", width=0.125),
+                        row(0.1, kind="dense", width=0.5), row(0.1 - wide_drop, kind="ticket",
+                                                               width=0.5)])
+    check(cb.verdict_collapse(cap), expected)
+
+
+# ---- adversarial winning tickets (reconstruction) -----------------------------------------
+@pytest.mark.parametrize("awt,base,expected", [
+    (0.0, -0.10, SUPPORTED), (-0.10, -0.15, PARTLY), (-0.20, -0.10, CONTRADICTED)])
+def test_verdict_awt_parity(awt, base, expected):
+    rows = [row(0.0, method="dense", sparsity=0.0)]
+    for s in (0.8, 0.9):
+        rows += [row(awt, method="awt", sparsity=s), row(base, method="random", sparsity=s)]
+    check(ca.verdict_awt_parity(pd.DataFrame(rows)), expected)
+
+
+@pytest.mark.parametrize("awt,expected", [(0.1, SUPPORTED), (0.9, CONTRADICTED)])
+def test_verdict_awt_dynamics(awt, expected):
+    rows = []
+    for s in (0.8, 0.9):
+        for e in range(0, 6):
+            noise = 0.01 * np.sin(e)
+            rows += [{"sparsity": s, "epoch": e, "method": "awt", "kernel_distance_adv":
+                      awt + noise, "output_gap_adv": awt + noise},
+                     {"sparsity": s, "epoch": e, "method": "snip", "kernel_distance_adv":
+                      0.5 - noise, "output_gap_adv": 0.5 - noise}]
+    check(ca.verdict_awt_dynamics(pd.DataFrame(rows)), expected)
+
+
+@pytest.mark.parametrize("narrow_gap,wide_gap,expected", [
+    (0.15, 0.01, SUPPORTED), (0.01, 0.15, CONTRADICTED), (0.05, 0.05, INCONCLUSIVE)])
+def test_verdict_awt_width(narrow_gap, wide_gap, expected):
+    t = pd.DataFrame([{"method": "awt", "width": w, "seed": 0, "gap_pgd": g,
+                       "pgd_correct": model(-g), "dense_pgd_correct": model(0.0)}
+                      for w, g in ((0.125, narrow_gap), (0.5, wide_gap))])
+    check(ca.verdict_awt_width(t), expected)

@@ -180,13 +180,32 @@ def test_r2s_evaluations_are_separately_cached_and_consistent(rst_cfg, synth, rs
     from tickets.studies import r2s_attacks
 
     res = r2s_attacks.r2s_evaluation(rst_cfg, [0.1, 0.5], synth, SPEC, n=32, eot_n=2,
-                                     draws=2, aa_n=0, store=rst_store)
-    names = [r["evaluation"] for r in res["rows"]]
+                                     draws=2, aa_n=0, store=rst_store, seeds=[0, 1])
+    rows = pd.DataFrame(res["rows"])
+    names = list(rows[rows["seed"] == 0]["evaluation"])
     assert names[0] == "clean" and names[1].startswith("1 ") and names[-1].startswith("5 ")
-    assert len(names) == 6 and len(res["single_member_pgd"]) == 2
+    assert len(names) == 6 and len(rows) == 12 and len(res["members"]) == 4
+    assert all(len(o) == 32 and all(0 <= v <= 1 for v in o) for o in rows["outcomes"])
+    for _, r in rows.iterrows():  # the per-image shares average to the accuracy
+        assert sum(r["outcomes"]) / 32 == pytest.approx(r["accuracy"], abs=1e-3)
     sw = r2s_attacks.switch_of(rst_cfg, [0.1, 0.5], synth, 32, draws=2, store=rst_store)
-    assert r2s_attacks.eot_attack(sw, SPEC, 2, rst_store) == res["rows"][4], "read back"
+    assert {**r2s_attacks.eot_attack(sw, SPEC, 2, rst_store), "seed": 0} == res["rows"][4]
     assert res["storage"]["r2s"] < res["storage"]["dense_float32"]
+    summary = r2s_attacks.summary(rows)
+    assert list(summary["evaluation"]) == names and (summary["seeds"] == 2).all()
+
+
+def test_a_second_seed_is_another_network_on_the_same_test_images(rst_cfg, synth, rst_store):
+    from tickets.recipes import with_seed
+    from tickets.sweeps import rst_sweep
+
+    assert with_seed(rst_cfg, 0) == rst_cfg, "seed 0 is the configuration itself"
+    t = rst_sweep(rst_cfg, [0.1], synth, SPEC, rst_store, progress=False, seeds=[0, 1])
+    assert list(t["seed"]) == [0, 1] and (t["n_test"] == 32).all()
+    assert t["pgd_correct"].iloc[0] != t["pgd_correct"].iloc[1] or t["clean_correct"].iloc[
+        0] != t["clean_correct"].iloc[1]
+    with pytest.raises(Exception, match="seed"):
+        with_seed(rst_cfg, -1)
 
 
 def test_search_adversaries_and_catastrophic_overfitting():
@@ -201,3 +220,21 @@ def test_search_adversaries_and_catastrophic_overfitting():
     rows = search_attack.overfitting_table({"a": falls, "b": holds})
     assert [r["catastrophic_overfitting"] for r in rows] == [True, False]
     assert rows[0]["best_val_robust"] == 0.3 and rows[0]["last_val_robust"] == 0.15
+
+
+def test_dense_baselines_and_lottery_run_every_seed(rst_cfg, synth, rst_store):
+    from tickets.claims import rst as claims
+    from tickets.studies import existence, lottery
+    from tickets.sweeps import rst_sweep
+
+    rst = rst_sweep(rst_cfg, [0.1, 0.5], synth, SPEC, rst_store, progress=False, seeds=[0, 1])
+    dense = existence.dense_baselines(rst_cfg, rst, synth, SPEC, rst_store, progress=False,
+                                      seeds=[0, 1])
+    assert len(dense) == 4 and sorted(dense["seed"]) == [0, 0, 1, 1]
+    v = claims.verdict_existence(rst, dense)
+    assert all(p["n_seeds"] == 2 for p in v.parts)
+    t = lottery.lottery(rst_cfg, [0.1], synth, SPEC, store=rst_store, progress=False,
+                        seeds=[0, 1])
+    assert len(t) == 6 and set(t["seed"]) == {0, 1}
+    assert t.groupby("seed")["kind"].apply(list).tolist() == [list(lottery.KINDS)] * 2
+    assert claims.verdict_lottery(t).parts[0]["n_seeds"] == 2

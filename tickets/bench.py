@@ -132,6 +132,97 @@ def run(device: torch.device, batch: int, repeats: int, quick: bool = False) -> 
     return out
 
 
+# ---- the cpu profile's speed levers (issue: a cpu profile whose networks learn) ---------------
+def _search_setup(batch: int, width: float = 0.5, threads: int | None = None):
+    """An RST search step of the cpu profile: conv4, PGD-2 crafting, SGD on the scores."""
+    from tickets.recipes import attack_config
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 3, 32, 32, generator=g).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    model = models.build("conv4", width=width, remaining=0.1).to(memory_format=torch.channels_last)
+    return model, _opt(model), x, y, attack_config("pgd", 8 / 255, 2)
+
+
+def _search_step(model, opt, x, y, adv, sync: bool = True, acc: list | None = None) -> None:
+    g = torch.Generator().manual_seed(1)
+    xa = attacks.perturb(model, x, y, adv, g, bn_mode="batch")
+    model.train()
+    logits = model(xa)
+    loss = F.cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sync:
+        loss.item()
+        (logits.argmax(1) == y).sum().item()
+    elif acc is not None:
+        acc.append(loss.detach())
+
+
+def _worker(args: tuple[int, int, int, float]) -> float:
+    """Seconds for `steps` search steps, started at the wall-clock time start_at (so that
+    workers in separate processes run their timed steps together)."""
+    batch, steps, threads, start_at = args
+    model, opt, x, y, adv = _search_setup(batch, threads=threads)
+    _search_step(model, opt, x, y, adv)
+    time.sleep(max(0.0, start_at - time.time()))
+    t = time.perf_counter()
+    for _ in range(steps):
+        _search_step(model, opt, x, y, adv)
+    return time.perf_counter() - t
+
+
+def levers(batch: int = 128, steps: int = 12) -> dict:
+    """Images per second of the cpu profile's search step under each lever, side by side."""
+    import multiprocessing as mp
+
+    fig: dict = {}
+    model, opt, x, y, adv = _search_setup(batch)
+    # host syncs: .item() every step against results kept on the device
+    kept: list = []
+    t_sync, t_nosync = _time_pair(lambda: _search_step(model, opt, x, y, adv, True),
+                                  lambda: _search_step(model, opt, x, y, adv, False, kept),
+                                  torch.device("cpu"), steps)
+    fig["search_step_images_per_s"] = batch / t_sync
+    fig["host_sync_removed_speedup"] = t_sync / t_nosync
+    # batch size, each timed the same way (a warm-up step, then steps in a row)
+    for b in (64, 128, 256):
+        m, o, xb, yb, a = _search_setup(b)
+        _search_step(m, o, xb, yb, a)
+        t = time.perf_counter()
+        for _ in range(steps):
+            _search_step(m, o, xb, yb, a)
+        fig[f"batch{b}_images_per_s"] = b * steps / (time.perf_counter() - t)
+    # torch.compile (inductor, CPU) of the model, steady state after compilation
+    try:
+        m, o, xb, yb, a = _search_setup(batch)
+        cm = torch.compile(m)
+        t0 = time.perf_counter()
+        _search_step(cm, o, xb, yb, a)
+        _search_step(cm, o, xb, yb, a)
+        fig["compile_seconds"] = time.perf_counter() - t0
+        te, tc = _time_pair(lambda: _search_step(model, opt, x, y, adv),
+                            lambda: _search_step(cm, o, xb, yb, a), torch.device("cpu"), steps)
+        fig["compile_speedup"] = te / tc
+    except Exception as e:  # noqa: BLE001 - a lever that fails is reported, not fatal
+        fig["compile_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+    # processes: one with all threads against one per core with one thread each; each worker
+    # times its own steps after a warm-up step, and the workers run at the same time
+    cores = max(1, torch.get_num_threads())
+    ctx = mp.get_context("spawn")
+    one = _worker((batch, steps, cores, 0.0))
+    with ctx.Pool(cores) as pool:
+        start_at = time.time() + 20  # after every worker has imported torch and warmed up
+        many = max(pool.map(_worker, [(batch, steps, 1, start_at)] * cores))
+    fig[f"processes_1x{cores}_images_per_s"] = batch * steps / one
+    fig[f"processes_{cores}x1_images_per_s"] = batch * steps * cores / many
+    fig[f"processes_{cores}x1_speedup"] = one * cores / many
+    return fig
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="bench/bench.json")
@@ -139,8 +230,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--levers", action="store_true",
+                    help="also measure the cpu profile's speed levers (a few minutes)")
     a = ap.parse_args(argv)
     res = run(torch.device(a.device), a.batch, a.repeats, a.quick)
+    if a.levers and a.device == "cpu":
+        res["figures"].update(levers(a.batch))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(a.out, res)
     print(f"device={res['device']} torch={res['torch']} threads={res['threads']} "

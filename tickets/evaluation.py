@@ -87,6 +87,7 @@ class EvalKey:
     seed: int
     data: DataConfig = field(default_factory=DataConfig)
     autoattack: str = ""
+    version: int = 3  # 3: results keep per-image outcomes
 
 
 def eval_key(runs: Iterable[TrainRun], what: str, n: int, seed: int, data: Data,
@@ -132,7 +133,8 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
         t0 = time.perf_counter()
         r = attacks.evaluate(model, data.test, attack, n=spec.n_test, seed=spec.seed)
         out = {"clean": r.clean, "pgd": r.robust, "pgd_attack": r.attack, "n": r.n,
-               "eval_seconds": time.perf_counter() - t0}
+               "eval_seconds": time.perf_counter() - t0, "clean_correct": r.clean_correct,
+               "pgd_correct": r.robust_correct}
         if aa:
             t0 = time.perf_counter()
             res = attacks.autoattack(model, data.test, eps=spec.eps, n=spec.aa_n,
@@ -141,10 +143,12 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
             out.update({"aa": res.robust, "aa_clean": res.clean, "aa_attack": res.attack,
                         "aa_n": res.n, "aa_seconds": time.perf_counter() - t0,
                         "aa_flags": res.flags,
-                        "aa_zero_grad_points": attacks.zero_gradient_points(res.flags)})
+                        "aa_zero_grad_points": attacks.zero_gradient_points(res.flags),
+                        "aa_correct": res.robust_correct})
             # PGD on the same images as AutoAttack, for a like-for-like gap
             sub = attacks.evaluate(model, data.test, attack, n=spec.aa_n, seed=spec.seed)
             out["pgd_on_aa_images"] = sub.robust
+            out["pgd_on_aa_correct"] = sub.robust_correct
         return out
 
     return cached_evaluation(key, f"eval-{protocol}-{which}", compute, store)
@@ -154,10 +158,13 @@ def two_protocol_row(run: TrainRun, data: Data, spec: EvalSpec, store: Store | N
                      **extra) -> dict:
     """One table row for a run: `extra` (labels), its size, the strict protocol's clean, PGD
     and AutoAttack accuracy, the paper protocol's clean and PGD accuracy (NaN when
-    spec.paper_protocol is off), and its cost.
+    spec.paper_protocol is off), its cost, its search seed, and the per-image outcomes that
+    paired comparisons use.
 
     Columns: clean, pgd, aa, pgd_on_aa_images (PGD on AutoAttack's images), paper_clean,
-    paper_pgd; the attacks themselves are described in pgd_attack and aa_attack."""
+    paper_pgd; the attacks themselves are described in pgd_attack and aa_attack; outcomes (a
+    string of 0s and 1s per test image) in clean_correct, pgd_correct, aa_correct and
+    pgd_on_aa_correct."""
     strict = evaluate_run(run, data, spec, store, "best", "strict")
     paper_which = "best_test" if run.cfg.train.track_test else "last"
     paper = (evaluate_run(run, data, spec, store, paper_which, "paper") if spec.paper_protocol
@@ -170,7 +177,10 @@ def two_protocol_row(run: TrainRun, data: Data, spec: EvalSpec, store: Store | N
             "paper_clean": paper["clean"], "paper_pgd": paper["pgd"],
             "best_epoch": run.best_epoch, "passes": run.passes, "train_seconds": run.seconds,
             "n_test": strict["n"], "aa_n": strict.get("aa_n"),
-            "pgd_attack": strict["pgd_attack"], "aa_attack": strict.get("aa_attack")}
+            "pgd_attack": strict["pgd_attack"], "aa_attack": strict.get("aa_attack"),
+            "seed": run.cfg.train.seed, "clean_correct": strict["clean_correct"],
+            "pgd_correct": strict["pgd_correct"], "aa_correct": strict.get("aa_correct"),
+            "pgd_on_aa_correct": strict.get("pgd_on_aa_correct")}
 
 
 def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> str:

@@ -81,14 +81,18 @@ def record_verdict(results_dir: str | os.PathLike, verdict: Verdict, scale: str,
     verdict.scale, verdict.notebook, verdict.anchor = scale, c.notebook, c.anchor
     out = Path(results_dir) / "results" / f"{verdict.claim}.json"
     payload = verdict.as_dict()
-    if table is not None:
-        payload["table"] = table
+    if table is not None:  # per-image outcomes are summarised by the parts' intervals
+        payload["table"] = [{k: v for k, v in r.items() if not _is_outcome(k)} for r in table]
     for key, value in extra.items():
         if key in payload:
             raise ValueError(f"extra field {key!r} clashes with a verdict field")
         payload[key] = value
     atomic_write_json(out, payload)
     return out
+
+
+def _is_outcome(column: str) -> bool:
+    return column.endswith("_correct") or column == "outcomes"
 
 
 def verdict_markdown(v: Verdict) -> str:

@@ -11,14 +11,21 @@ def ratio_curve(rst: pd.DataFrame, dense: pd.DataFrame, paper_curve: dict[float,
     """Robust and clean accuracy against remaining ratio, ours beside the paper's curve.
     pgd names the attack in the legend (PGD-20, say)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    t = rst.sort_values("remaining")
+    # mean over search seeds, with min-max bars when there are several
+    g = rst.groupby("remaining")
+    t = g[["pgd", "paper_pgd", "clean", "aa"]].mean().reset_index()
+    lo = g[["pgd", "clean"]].min().reset_index()
+    hi = g[["pgd", "clean"]].max().reset_index()
+    d = dense.groupby("kind", sort=False)[["pgd", "clean"]].mean().reset_index()
     ax = axes[0]
-    ax.plot(t["remaining"], 100 * t["pgd"], "o-", color="C0", label=f"RST, {pgd} (strict)")
+    ax.errorbar(t["remaining"], 100 * t["pgd"], yerr=[100 * (t["pgd"] - lo["pgd"]),
+                                                      100 * (hi["pgd"] - t["pgd"])],
+                fmt="o-", color="C0", capsize=3, label=f"RST, {pgd} (strict)")
     ax.plot(t["remaining"], 100 * t["paper_pgd"], "o--", color="C0", alpha=0.5,
             label=f"RST, {pgd} (paper protocol)")
     if t["aa"].notna().any():
         ax.plot(t["remaining"], 100 * t["aa"], "s-", color="C3", label="RST, AutoAttack")
-    for (_, row), c in zip(dense.iterrows(), ("C2", "C4"), strict=False):
+    for (_, row), c in zip(d.iterrows(), ("C2", "C4"), strict=False):
         ax.axhline(100 * row["pgd"], color=c, ls=":", label=f"{row['kind']}, {pgd}")
     ax.plot(list(paper_curve), list(paper_curve.values()), "x-", color="gray",
             label="paper, ResNet-18 (~)")
@@ -26,11 +33,14 @@ def ratio_curve(rst: pd.DataFrame, dense: pd.DataFrame, paper_curve: dict[float,
     ax.set_xscale("log")
     ax.set_xlabel("remaining ratio (kept fraction of weights)")
     ax.set_ylabel("robust accuracy (%)")
-    ax.set_title("Robust accuracy")
+    ax.set_title(f"Robust accuracy (mean of {rst['seed'].nunique() if 'seed' in rst else 1} "
+                 f"seed(s), bars: min-max)")
     ax.legend(fontsize=7)
     ax = axes[1]
-    ax.plot(t["remaining"], 100 * t["clean"], "o-", color="C0", label="RST, clean")
-    for (_, row), c in zip(dense.iterrows(), ("C2", "C4"), strict=False):
+    ax.errorbar(t["remaining"], 100 * t["clean"], yerr=[100 * (t["clean"] - lo["clean"]),
+                                                        100 * (hi["clean"] - t["clean"])],
+                fmt="o-", color="C0", capsize=3, label="RST, clean")
+    for (_, row), c in zip(d.iterrows(), ("C2", "C4"), strict=False):
         ax.axhline(100 * row["clean"], color=c, ls=":", label=f"{row['kind']}, clean")
     ax.axhline(paper_dense["clean"], color="gray", ls=":", lw=1, label="paper dense PGD-AT")
     ax.set_xscale("log")
@@ -63,7 +73,7 @@ def variant_curves(table: pd.DataFrame, title: str, paper: dict[str, float] | No
     per variant (if given) as a dotted level in the same colour."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for i, (label, t) in enumerate(table.groupby("variant", sort=False)):
-        t = t.sort_values("remaining")
+        t = t.groupby("remaining")[metric].mean().reset_index()  # mean over search seeds
         ax.plot(t["remaining"], 100 * t[metric], "o-", color=f"C{i}", label=f"{label} (ours)")
         if paper and label in paper:
             ax.axhline(paper[label], color=f"C{i}", ls=":", lw=1,

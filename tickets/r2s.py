@@ -130,15 +130,22 @@ class EOT(nn.Module):
 
 
 @torch.no_grad()
-def randomized_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: int = 5,
-                        batch_size: int = 500) -> tuple[float, float]:
-    """Mean and spread (max - min) of accuracy over several draws of a randomised model."""
-    accs = []
+def randomized_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: int = 5,
+                        batch_size: int = 500) -> torch.Tensor:
+    """Per draw and image, whether a randomised model is right: a (draws, N) bool tensor."""
+    rows = []
     for _ in range(draws):
         pred = torch.cat([model(x[i:i + batch_size]).argmax(1)
                           for i in range(0, len(x), batch_size)])
-        accs.append((pred == y).float().mean().item())
-    t = torch.tensor(accs)
+        rows.append(pred == y)
+    return torch.stack(rows)
+
+
+@torch.no_grad()
+def randomized_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: int = 5,
+                        batch_size: int = 500) -> tuple[float, float]:
+    """Mean and spread (max - min) of accuracy over several draws of a randomised model."""
+    t = randomized_outcomes(model, x, y, draws, batch_size).float().mean(dim=1)
     return t.mean().item(), (t.max() - t.min()).item()
 
 

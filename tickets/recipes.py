@@ -11,7 +11,14 @@
 
 from __future__ import annotations
 
-from tickets.config import AttackConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+from tickets.config import (
+    AttackConfig,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from tickets.config import replace as cfg_replace
 from tickets.models import build, check_name, param_counts
 
@@ -56,6 +63,15 @@ def base_config(model: str = "conv4", width: float = 0.5, init: str = "signed_co
 def rst_config(cfg: RunConfig, remaining: float) -> RunConfig:
     """cfg's search at one remaining ratio."""
     return cfg_replace(cfg, **{"train.remaining": float(remaining)})
+
+
+def with_seed(cfg: RunConfig, seed: int) -> RunConfig:
+    """cfg under another search seed: a different random network (model.init_seed) and a
+    different batch order and attack noise (train.seed). The data subset, and so the test
+    images every model is evaluated on, stays the same."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"invalid seed={seed!r}: must be an integer >= 0")
+    return cfg_replace(cfg, **{"train.seed": seed, "model.init_seed": seed})
 
 
 def weight_config(cfg: RunConfig, *, masked: bool, width: float | None = None,
@@ -104,5 +120,5 @@ def matching_width(name: str, target_params: int, num_classes: int = 10) -> floa
     return round((lo * hi) ** 0.5, 4)
 
 
-__all__ = ["attack_config", "base_config", "rst_config", "weight_config", "dense_config",
+__all__ = ["attack_config", "base_config", "rst_config", "with_seed", "weight_config", "dense_config",
            "matching_width"]

@@ -103,8 +103,30 @@ def to_html(executed: Path) -> Path:
     return out
 
 
-_COLOURS = {"reproduced": "#1a7f37", "partly": "#9a6700", "not reproduced": "#cf222e",
-            "not run": "#6e7781"}
+_COLOURS = {"supported": "#1a7f37", "partly": "#9a6700", "contradicted": "#cf222e",
+            "inconclusive": "#57606a", "not run": "#8c959f",
+            # verdicts of reports made before the three-outcome rules
+            "reproduced": "#1a7f37", "not reproduced": "#cf222e"}
+
+
+def _parts_html(parts: list[dict]) -> str:
+    """Each tested part: its difference with the 95 % interval, and its outcome."""
+    items = []
+    for p in parts:
+        colour = _COLOURS.get(p["outcome"], "#1f2328")
+        side = ">" if p["expected_sign"] > 0 else "<"
+        scale, fmt = (100, "{:+.1f}") if p.get("percent", True) else (1, "{:+.3f}")
+
+        def f(v: float, scale=scale, fmt=fmt) -> str:
+            return fmt.format(scale * v)
+
+        exact = p["low"] == p["high"] == p["estimate"] and not p["n_images"]
+        ci = "exact" if exact else f"[{f(p['low'])}, {f(p['high'])}]"
+        seeds = f", {p['n_seeds']} seed{'s' if p['n_seeds'] > 1 else ''}"
+        items.append(f"<li>{html.escape(p['name'])}: <b>{f(p['estimate'])}</b> {ci}{seeds} "
+                     f"(paper: {side} {scale * p['threshold']:+g}) "
+                     f'<span style="color:{colour};font-weight:bold">{p["outcome"]}</span></li>')
+    return f"<ul class='parts'>{''.join(items)}</ul>" if items else ""
 
 
 def build_index(out_dir: Path, profile: str) -> Path:
@@ -133,7 +155,9 @@ def build_index(out_dir: Path, profile: str) -> Path:
             f"<td>{html.escape(r['ours']) if r else ''}</td>"
             f"<td>{html.escape(r['scale']) if r else ''}</td>"
             f'<td style="color:{_COLOURS[verdict]};font-weight:bold">{verdict}</td>'
-            f"<td>{html.escape(r['reason']) if r else ''}</td>"
+            f"<td>{_parts_html(r.get('parts', [])) if r else ''}"
+            f"{html.escape(r.get('note', '')) if r and r.get('parts') else ''}"
+            f"{'' if r and r.get('parts') else html.escape(r['reason']) if r else ''}</td>"
             f"<td>{link}</td></tr>")
     nb_rows = []
     for p in sorted(out_dir.glob("[0-9][0-9]_*.html")):
@@ -148,14 +172,20 @@ table {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
 th, td {{ border: 1px solid #d0d7de; padding: 6px 8px; vertical-align: top; text-align: left; }}
 th {{ background: #f6f8fa; }}
 tr:nth-child(even) td {{ background: #fbfcfd; }}
+ul.parts {{ margin: 0; padding-left: 1.1em; }}
 </style></head><body>
 <h1>Lottery tickets under adversarial attack: reproduction report</h1>
 <p>Profile <b>{html.escape(profile)}</b>. Each row is one claim of the papers, with the paper's
 number, ours, the scale we measured it at, and a verdict computed by the notebook from its own
-results. Accuracies are natural / robust in percent unless stated. At the smoke and cpu
-profiles a result is a trend at small scale, not a reproduction of the paper's number.</p>
+results. Accuracies are natural / robust in percent unless stated. Each claim is tested as one
+or more parts, each a paired difference of accuracies on the same test images (over the search
+seeds run) with its 95 % bootstrap interval: <b>supported</b> when the interval lies on the
+paper's side, <b>contradicted</b> when it lies on the other, <b>inconclusive</b> when it covers
+the paper's threshold; <b>partly</b> when some parts are supported and others not. At the smoke
+and cpu profiles a result is a trend at small scale, not a reproduction of the paper's
+number.</p>
 <table><thead><tr><th>Claim</th><th>Paper</th><th>Ours</th><th>Scale and data</th>
-<th>Verdict</th><th>Why</th><th>Section</th></tr></thead><tbody>
+<th>Verdict</th><th>Tested parts: difference in points, 95 % interval, outcome</th><th>Section</th></tr></thead><tbody>
 {''.join(rows)}
 </tbody></table>
 <h2>Studies</h2>

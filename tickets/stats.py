@@ -71,24 +71,34 @@ class Difference:
     n_seeds: int
     level: float = 0.95
     p_value: float | None = None  # exact McNemar (one seed, 0/1 outcomes)
+    unit: str = "images"  # what was resampled besides the seeds
+    percent: bool = True  # a difference of accuracies, shown in points
 
     @property
     def covers_zero(self) -> bool:
         return self.low <= 0.0 <= self.high
 
-    def outcome(self, expected_sign: int = 1) -> str:
-        """supported when the whole interval has the expected sign (+1: a above b), contradicted
-        when it has the other, inconclusive when it covers zero."""
+    def outcome(self, expected_sign: int = 1, threshold: float = 0.0) -> str:
+        """The claim that a - b lies above `threshold` (expected_sign +1) or below it (-1):
+        supported when the whole interval is on the claimed side, contradicted when it is all
+        on the other side, inconclusive when it covers the threshold."""
         if expected_sign not in (1, -1):
             raise ValueError(f"invalid expected_sign={expected_sign!r}: +1 or -1")
-        if self.covers_zero:
+        if self.low <= threshold <= self.high:
             return INCONCLUSIVE
-        return SUPPORTED if (self.estimate > 0) == (expected_sign > 0) else CONTRADICTED
+        above = self.low > threshold
+        return SUPPORTED if above == (expected_sign > 0) else CONTRADICTED
 
     def describe(self) -> str:
         seeds = f"{self.n_seeds} seeds x " if self.n_seeds > 1 else ""
-        return (f"{100 * self.estimate:+.1f} points [{100 * self.level:g} % CI "
-                f"{100 * self.low:+.1f}, {100 * self.high:+.1f}; {seeds}{self.n_images} images]")
+        def f(v: float) -> str:
+            return f"{100 * v:+.1f}" if self.percent else f"{v:+.3f}"
+
+        what = " points" if self.percent else ""
+        if self.low == self.high == self.estimate and self.n_images == 0:
+            return f"{f(self.estimate)}{what} (an exact count, no sampling noise)"
+        return (f"{f(self.estimate)}{what} [{100 * self.level:g} % CI {f(self.low)}, "
+                f"{f(self.high)}; {seeds}{self.n_images} {self.unit}]")
 
 
 def paired_difference(a, b, n_boot: int = 2000, level: float = 0.95,
@@ -125,6 +135,22 @@ def paired_difference(a, b, n_boot: int = 2000, level: float = 0.95,
     return Difference(float(d.mean()), float(lo), float(hi), n, s, level, p)
 
 
+def normal_difference(p_a: float, p_b: float, n: int, level: float = 0.95) -> Difference:
+    """p_a - p_b for two accuracies measured on n images each, without per-image outcomes:
+    the unpaired normal interval (conservative when the two share their images)."""
+    z = {0.95: 1.959964, 0.9: 1.644854, 0.99: 2.575829}.get(level)
+    if z is None:
+        raise ValueError(f"invalid level={level!r}: 0.9, 0.95 or 0.99")
+    se = math.sqrt(p_a * (1 - p_a) / n + p_b * (1 - p_b) / n)
+    d = p_a - p_b
+    return Difference(d, d - z * se, d + z * se, n, 1, level)
+
+
+def exact(value: float) -> Difference:
+    """A difference with no sampling noise (a count of passes, say)."""
+    return Difference(value, value, value, 0, 1)
+
+
 def mean_interval(x, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> Difference:
     """One accuracy (per-image outcomes, (N,) or (S, N)) with the same bootstrap interval:
     the difference from a model that is always wrong."""
@@ -134,4 +160,4 @@ def mean_interval(x, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> 
 
 __all__ = ["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "standard_error",
            "worst_case_standard_error", "mcnemar_exact", "Difference", "paired_difference",
-           "mean_interval"]
+           "normal_difference", "exact", "mean_interval"]

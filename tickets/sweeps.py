@@ -10,25 +10,34 @@ from tickets.config import RunConfig
 from tickets.config import replace as cfg_replace
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
-from tickets.recipes import rst_config
+from tickets.recipes import rst_config, with_seed
 from tickets.store import Store
 from tickets.train import fit
 
 
+def seeds_of(cfg: RunConfig, seeds: list[int] | None) -> list[int]:
+    """The search seeds to run: `seeds`, or cfg's own seed alone."""
+    return [cfg.train.seed] if not seeds else [int(s) for s in seeds]
+
+
 def rst_sweep(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
-              store: Store | None = None, progress: bool = True) -> pd.DataFrame:
-    """Search one RST per remaining ratio in one random network, and evaluate each."""
+              store: Store | None = None, progress: bool = True,
+              seeds: list[int] | None = None) -> pd.DataFrame:
+    """Search one RST per remaining ratio in one random network per seed (tickets.recipes.
+    with_seed), and evaluate each; a row per (seed, ratio), with a `seed` column."""
     rows = []
-    for r in ratios:
-        run = fit(rst_config(cfg, r), data, store, progress)
-        rows.append(two_protocol_row(run, data, spec, store, kind="RST", remaining=float(r),
-                                     width=cfg.model.width))
+    for seed in seeds_of(cfg, seeds):
+        scfg = with_seed(cfg, seed)
+        for r in ratios:
+            run = fit(rst_config(scfg, r), data, store, progress)
+            rows.append(two_protocol_row(run, data, spec, store, kind="RST",
+                                         remaining=float(r), width=cfg.model.width))
     return pd.DataFrame(rows)
 
 
 def rst_grid(cfg: RunConfig, variants: dict[str, dict], ratios: list[float], data: Data,
-             spec: EvalSpec, store: Store | None = None, progress: bool = True
-             ) -> pd.DataFrame:
+             spec: EvalSpec, store: Store | None = None, progress: bool = True,
+             seeds: list[int] | None = None) -> pd.DataFrame:
     """rst_sweep for each variant of the search configuration.
 
     variants maps a label to dotted config changes, e.g.
@@ -36,7 +45,7 @@ def rst_grid(cfg: RunConfig, variants: dict[str, dict], ratios: list[float], dat
     """
     tables = []
     for label, changes in variants.items():
-        t = rst_sweep(cfg_replace(cfg, **changes), ratios, data, spec, store, progress)
+        t = rst_sweep(cfg_replace(cfg, **changes), ratios, data, spec, store, progress, seeds)
         t.insert(0, "variant", label)
         tables.append(t)
     return pd.concat(tables, ignore_index=True)
@@ -51,8 +60,12 @@ def training_histories(cfg: RunConfig, variants: dict[str, dict], ratio: float, 
 
 
 def best_per_variant(t: pd.DataFrame, metric: str = "pgd") -> pd.DataFrame:
-    """The row of each variant whose `metric` is highest (over ratios), in the table's order."""
-    return t.loc[t.groupby("variant", sort=False)[metric].idxmax()].reset_index(drop=True)
+    """The rows of each variant at its best ratio (highest mean `metric` over seeds), one per
+    seed, in the table's order."""
+    means = t.groupby(["variant", "remaining"], sort=False)[metric].mean().reset_index()
+    best = means.loc[means.groupby("variant", sort=False)[metric].idxmax(),
+                     ["variant", "remaining"]]
+    return t.merge(best, on=["variant", "remaining"]).reset_index(drop=True)
 
 
-__all__ = ["rst_sweep", "rst_grid", "training_histories", "best_per_variant"]
+__all__ = ["seeds_of", "rst_sweep", "rst_grid", "training_histories", "best_per_variant"]

@@ -10,11 +10,11 @@ are accurate to about 0.3 points.
 """
 
 from tickets.claims import awt, boosting, rst
-from tickets.claims.base import VERDICTS, Claim, Verdict, claim, grade
+from tickets.claims.base import VERDICTS, Claim, Verdict, claim, combine
 
 # the index's order: the main paper first
 CLAIMS: tuple[Claim, ...] = rst.CLAIMS + boosting.CLAIMS + awt.CLAIMS
 CLAIMS_BY_ID = {c.id: c for c in CLAIMS}
 
-__all__ = ["CLAIMS", "CLAIMS_BY_ID", "VERDICTS", "Claim", "Verdict", "claim", "grade", "rst",
+__all__ = ["CLAIMS", "CLAIMS_BY_ID", "VERDICTS", "Claim", "Verdict", "claim", "combine", "rst",
            "boosting", "awt"]

@@ -1,15 +1,30 @@
 """What every paper's claims share: the claim and verdict records, the grading of a verdict
-from its parts, and the noise statement that goes with every reason."""
+from its parts, and the paired comparisons the parts are made of.
+
+A claim is tested as one or more parts. Each part is a difference between two measured
+accuracies (paired, on the same test images, over the search seeds run) with a 95 % interval,
+and the claim's direction: the part is *supported* when the interval lies on the paper's side,
+*contradicted* when it lies on the other side, and *inconclusive at this scale* when it covers
+the threshold. The verdict combines the parts (:func:`combine`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from tickets.stats import standard_error
+from tickets.stats import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    Difference,
+    paired_difference,
+    standard_error,
+)
 
-VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+PARTLY, NOT_RUN = "partly", "not run"
+VERDICTS = (SUPPORTED, PARTLY, CONTRADICTED, INCONCLUSIVE, NOT_RUN)
 
 _REGISTRY: dict[str, Claim] = {}
 
@@ -50,6 +65,51 @@ def claim(claim_id: str) -> Claim:
 
 
 @dataclass
+class Part:
+    """One tested part of a claim: a difference (a minus b) that the paper says lies above
+    `threshold` (expected_sign +1) or below it (-1)."""
+
+    name: str
+    difference: Difference
+    threshold: float = 0.0
+    expected_sign: int = 1
+
+    @property
+    def outcome(self) -> str:
+        return self.difference.outcome(self.expected_sign, self.threshold)
+
+    def describe(self) -> str:
+        side = ">" if self.expected_sign > 0 else "<"
+        t = 100 * self.threshold if self.difference.percent else self.threshold
+        return (f"{self.name}: {self.difference.describe()}, paper's side "
+                f"{side} {t:+g}: {self.outcome}")
+
+    def as_dict(self) -> dict:
+        d = self.difference
+        return {"name": self.name, "estimate": d.estimate, "low": d.low, "high": d.high,
+                "level": d.level, "n_images": d.n_images, "n_seeds": d.n_seeds,
+                "p_value": d.p_value, "threshold": self.threshold,
+                "expected_sign": self.expected_sign, "outcome": self.outcome,
+                "percent": d.percent, "unit": d.unit}
+
+
+def combine(parts: list[Part]) -> str:
+    """A claim's verdict from its parts: supported when every part is; contradicted when some
+    part is and none is supported; inconclusive when none is either; partly otherwise (some
+    parts supported, others not)."""
+    if not parts:
+        return NOT_RUN
+    outcomes = [p.outcome for p in parts]
+    if all(o == SUPPORTED for o in outcomes):
+        return SUPPORTED
+    if SUPPORTED in outcomes:
+        return PARTLY
+    if CONTRADICTED in outcomes:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+@dataclass
 class Verdict:
     claim: str
     verdict: str
@@ -58,6 +118,8 @@ class Verdict:
     scale: str = ""
     notebook: str = ""
     anchor: str = ""
+    parts: list[dict] = field(default_factory=list)
+    note: str = ""  # what the parts do not say (a part that was not tested, context)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -68,14 +130,53 @@ class Verdict:
         return asdict(self)
 
 
-def grade(full: bool, partial: bool) -> str:
-    """'reproduced' when every part of a claim holds, 'partly' when only some do, else
-    'not reproduced'. A rule states what full and partial mean for its claim."""
-    return "reproduced" if full else "partly" if partial else "not reproduced"
+def graded(claim_id: str, parts: list[Part], ours: str, note: str = "") -> Verdict:
+    """The verdict of a claim from its parts, with each part's interval and outcome as the
+    reason (and `note` after them)."""
+    reason = "; ".join(p.describe() for p in parts) + (f". {note}" if note else "")
+    return Verdict(claim_id, combine(parts), ours, reason, parts=[p.as_dict() for p in parts],
+                   note=note)
+
+
+def outcome_matrix(rows: pd.DataFrame, col: str = "pgd_correct") -> np.ndarray:
+    """The per-image outcomes of `rows` (one row per seed), as a (seeds, images) array in seed
+    order. An outcome is a string of 0s and 1s, or a list of fractions (a randomised model's
+    share of correct draws)."""
+    if rows.empty:
+        raise ValueError("no rows to compare")
+    r = rows.sort_values("seed") if "seed" in rows else rows
+    out = []
+    for x in r[col]:
+        if isinstance(x, str) and x:
+            out.append([int(c) for c in x])  # 0/1 per image
+        elif isinstance(x, (list, tuple, np.ndarray)) and len(x):
+            out.append([float(v) for v in x])  # fractions correct over random draws
+        else:
+            raise ValueError(f"column {col!r} holds no per-image outcomes")
+    return np.array(out, dtype=float)
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame, col: str = "pgd_correct",
+            col_b: str | None = None, seed: int = 0) -> Difference:
+    """Paired difference of two models' accuracies (a minus b) over the same images and the
+    same search seeds. a side with a single row (one seed) is set against every seed of the
+    other."""
+    ma, mb = outcome_matrix(a, col), outcome_matrix(b, col_b or col)
+    if ma.shape[0] != mb.shape[0]:
+        if min(ma.shape[0], mb.shape[0]) != 1:
+            raise ValueError(f"seed counts differ: {ma.shape[0]} against {mb.shape[0]}")
+        ma, mb = np.broadcast_arrays(ma, mb)
+    n = min(ma.shape[1], mb.shape[1])
+    return paired_difference(ma[:, :n], mb[:, :n], seed=seed)
+
+
+def mean_by(t: pd.DataFrame, by: str | list[str], col: str = "pgd") -> pd.Series:
+    """Mean of `col` over seeds, per `by`."""
+    return t.groupby(by, sort=False)[col].mean()
 
 
 def not_run(claim_id: str, ours: str, reason: str) -> Verdict:
-    return Verdict(claim_id, "not run", ours, reason)
+    return Verdict(claim_id, NOT_RUN, ours, reason)
 
 
 def pct(x: float) -> str:
@@ -97,10 +198,17 @@ def table_noise(t: pd.DataFrame, col: str = "pgd", ncol: str = "n_test") -> str:
     return noise_note(int(t[ncol].min()), float(t[col].clip(0.05, 0.95).mean()))
 
 
-def best_per_variant(t: pd.DataFrame, metric: str = "pgd") -> pd.Series:
-    """The highest `metric` of each variant over the ratios."""
-    return t.groupby("variant")[metric].max()
+def best_rows(t: pd.DataFrame, by: str = "variant", metric: str = "pgd") -> dict:
+    """For each value of `by`: its rows (one per seed) at the ratio with the best mean
+    `metric`."""
+    out = {}
+    for key, g in t.groupby(by, sort=False):
+        means = g.groupby("remaining")[metric].mean()
+        out[key] = g[g["remaining"] == means.idxmax()]
+    return out
 
 
-__all__ = ["VERDICTS", "Claim", "Verdict", "register", "all_claims", "claim", "grade", "not_run",
-           "pct", "noise_note", "table_noise", "best_per_variant"]
+__all__ = ["VERDICTS", "SUPPORTED", "PARTLY", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "Claim",
+           "Part", "Verdict", "register", "all_claims", "claim", "combine", "graded", "not_run",
+           "pct", "noise_note", "table_noise", "outcome_matrix", "compare", "mean_by",
+           "best_rows"]

@@ -294,7 +294,9 @@ def width_trend(cfg: RunConfig, widths: list[float], sparsity: float, methods: l
             rows.append({"width": float(w), "method": r["method"], "label": r["label"],
                          "pgd": r["pgd"], "clean": r["clean"],
                          "dense_pgd": dense["pgd"], "gap_pgd": dense["pgd"] - r["pgd"],
-                         "kept_params": r["kept_params"], "n_test": r["n_test"]})
+                         "kept_params": r["kept_params"], "n_test": r["n_test"],
+                         "seed": r["seed"], "pgd_correct": r["pgd_correct"],
+                         "dense_pgd_correct": dense["pgd_correct"]})
     return pd.DataFrame(rows)
 
 

@@ -8,8 +8,9 @@ import pandas as pd
 from tickets.config import RunConfig
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
-from tickets.recipes import dense_config, matching_width, rst_config
+from tickets.recipes import dense_config, matching_width, rst_config, with_seed
 from tickets.store import Store
+from tickets.sweeps import seeds_of
 from tickets.train import fit
 
 SAME_WIDTH = "dense PGD-AT (same width)"
@@ -18,15 +19,18 @@ RST_SIZE = "dense PGD-AT (RST's size)"
 
 def dense_baselines(cfg: RunConfig, rst_table: pd.DataFrame, data: Data, spec: EvalSpec,
                     store: Store | None = None, lr: float | None = None,
-                    progress: bool = True) -> pd.DataFrame:
+                    progress: bool = True, seeds: list[int] | None = None) -> pd.DataFrame:
     """Dense PGD-AT of the same architecture, and of a width whose weight count matches the
-    best RST's kept weights (best by strict validation-chosen PGD accuracy)."""
-    best = rst_table.loc[rst_table["pgd"].idxmax()]
-    small_w = matching_width(cfg.model.name, int(best["kept_params"]), cfg.model.num_classes)
+    best RST's kept weights (best by mean strict PGD accuracy over seeds), for each seed."""
+    means = rst_table.groupby("remaining")["pgd"].mean()
+    kept = int(rst_table[rst_table["remaining"] == means.idxmax()]["kept_params"].iloc[0])
+    small_w = matching_width(cfg.model.name, kept, cfg.model.num_classes)
     rows = []
-    for label, w in ((SAME_WIDTH, cfg.model.width), (RST_SIZE, small_w)):
-        run = fit(dense_config(cfg, w, lr), data, store, progress)
-        rows.append(two_protocol_row(run, data, spec, store, kind=label, remaining=1.0, width=w))
+    for seed in seeds_of(cfg, seeds):
+        for label, w in ((SAME_WIDTH, cfg.model.width), (RST_SIZE, small_w)):
+            run = fit(dense_config(with_seed(cfg, seed), w, lr), data, store, progress)
+            rows.append(two_protocol_row(run, data, spec, store, kind=label, remaining=1.0,
+                                         width=w))
     return pd.DataFrame(rows)
 
 
@@ -35,7 +39,7 @@ def evaluated_models(cfg: RunConfig, ratios: list[float], dense: pd.DataFrame
     """The configuration of every model the study evaluated, by label: each RST and both dense
     baselines (for the sanity checks)."""
     runs = {f"RST r={r:g}": rst_config(cfg, r) for r in sorted(ratios)}
-    for _, d in dense.iterrows():
+    for _, d in dense.drop_duplicates("kind").iterrows():
         runs[d["kind"]] = dense_config(cfg, float(d["width"]))
     return runs
 

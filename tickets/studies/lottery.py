@@ -10,8 +10,9 @@ from tickets.config import replace as cfg_replace
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
 from tickets.models import build_from_config
-from tickets.recipes import rst_config
+from tickets.recipes import rst_config, with_seed
 from tickets.store import Store
+from tickets.sweeps import seeds_of
 from tickets.train import fit, fixed_mask_state
 
 KINDS = ("RST", "FT-Inherit", "FT-Reinit")
@@ -26,17 +27,19 @@ def reinit_state(inherit: dict, cfg: RunConfig) -> dict:
 
 
 def lottery(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
-            ft_lr: float = 0.1, store: Store | None = None, progress: bool = True
-            ) -> pd.DataFrame:
-    """RST, FT-Inherit and FT-Reinit per ratio. The fine-tuning runs have the search's budget
-    in epochs, adversary and batch."""
+            ft_lr: float = 0.1, store: Store | None = None, progress: bool = True,
+            seeds: list[int] | None = None) -> pd.DataFrame:
+    """RST, FT-Inherit and FT-Reinit per ratio and search seed. The fine-tuning runs have the
+    search's budget in epochs, adversary and batch."""
     rows = []
-    for r in ratios:
-        rst_cfg = rst_config(cfg, r)
+    for seed, r in ((s, r) for s in seeds_of(cfg, seeds) for r in ratios):
+        scfg = with_seed(cfg, seed)
+        rst_cfg = rst_config(scfg, r)
         rst_run = fit(rst_cfg, data, store, progress)
         rows.append(two_protocol_row(rst_run, data, spec, store, kind="RST", remaining=float(r)))
         inherit = fixed_mask_state(rst_run.model("best", device="cpu"))
-        for label, state in (("FT-Inherit", inherit), ("FT-Reinit", reinit_state(inherit, cfg))):
+        for label, state in (("FT-Inherit", inherit),
+                             ("FT-Reinit", reinit_state(inherit, scfg))):
             ft_cfg = cfg_replace(rst_cfg, **{"train.trainable": "weights", "train.lr": ft_lr,
                                              "tag": f"{label}:{config_hash(rst_cfg)}"})
             run = fit(ft_cfg, data, store, progress, init_state=state)

@@ -12,7 +12,7 @@ row (accuracy of the switched R2S: the mean over `draws` random draws, and their
 5. :func:`dense_transfer`: transfer from the same-width dense PGD-AT model.
 
 :func:`r2s_evaluation` runs them all and adds the members' own PGD accuracy, the storage and
-the inference cost.
+the inference cost, for each search seed.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from tickets import attacks, r2s, sanity
 from tickets.config import RunConfig
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, batched, cached_evaluation, eval_key
-from tickets.recipes import dense_config, rst_config
+from tickets.recipes import dense_config, rst_config, with_seed
 from tickets.store import Store
+from tickets.sweeps import seeds_of
 from tickets.train import TrainRun, fit
 
 
@@ -43,6 +44,10 @@ class Switch:
     switch: str = "input"
     seed: int = 0
     draws: int = 5
+
+    @property
+    def search_seed(self) -> int:
+        return self.runs[0].cfg.train.seed
 
     @property
     def device(self) -> torch.device:
@@ -75,9 +80,14 @@ def switch_of(cfg: RunConfig, ratios: list[float], data: Data, n: int, switch: s
 
 def _row(model: torch.nn.Module, name: str, how: str, x_adv: torch.Tensor, y: torch.Tensor,
          draws: int, t0: float) -> dict:
-    mean, spread = r2s.randomized_accuracy(model, x_adv, y, draws)
-    return {"evaluation": name, "attack": how, "accuracy": mean, "spread": spread,
-            "n": len(y), "draws": draws, "seconds": time.perf_counter() - t0}
+    """A table row: accuracy over `draws` draws of the switch (mean, and max - min), and per
+    image the share of draws that were right (the outcomes paired comparisons use)."""
+    right = r2s.randomized_outcomes(model, x_adv, y, draws).float()
+    per_draw = right.mean(dim=1)
+    return {"evaluation": name, "attack": how, "accuracy": per_draw.mean().item(),
+            "spread": (per_draw.max() - per_draw.min()).item(), "n": len(y), "draws": draws,
+            "seconds": time.perf_counter() - t0,
+            "outcomes": [round(v, 4) for v in right.mean(dim=0).tolist()]}
 
 
 def _crafted(sw: Switch, spec: EvalSpec, name: str, what: str,
@@ -93,7 +103,7 @@ def _crafted(sw: Switch, spec: EvalSpec, name: str, what: str,
         fn = craft(model, list(model.members), sw.generator())
         return _row(model, name, attack.describe(), batched(fn, x, y), y, sw.draws, t0)
 
-    return cached_evaluation(sw.key(f"{what} {attack.describe()}"), "r2s-row", compute, store)
+    return cached_evaluation(sw.key(f"{what} {attack.describe()}"), "r2s-row-v2", compute, store)
 
 
 def clean(sw: Switch, store: Store | None = None) -> dict:
@@ -102,7 +112,7 @@ def clean(sw: Switch, store: Store | None = None) -> dict:
         x, y = sw.images()
         return _row(sw.model(), "clean", "none", x, y, sw.draws, t0)
 
-    return cached_evaluation(sw.key("clean"), "r2s-row", compute, store)
+    return cached_evaluation(sw.key("clean"), "r2s-row-v2", compute, store)
 
 
 def paper_attack(sw: Switch, spec: EvalSpec, store: Store | None = None) -> dict:
@@ -168,7 +178,7 @@ def autoattack_rand(sw: Switch, spec: EvalSpec, aa_n: int = 100, eot_iter: int =
         return row
 
     return cached_evaluation(sw.key(f"autoattack-rand eps={spec.eps} eot={eot_iter}", m),
-                             "r2s-row", compute, store)
+                             "r2s-row-v2", compute, store)
 
 
 def dense_transfer(sw: Switch, spec: EvalSpec, dense_run: TrainRun,
@@ -184,37 +194,62 @@ def dense_transfer(sw: Switch, spec: EvalSpec, dense_run: TrainRun,
                     f"{dense_run.directory.name}", craft, store)
 
 
-def member_accuracies(sw: Switch, spec: EvalSpec, store: Store | None = None) -> list[float]:
-    """Each member's own strict PGD accuracy on the same images."""
+def member_rows(sw: Switch, spec: EvalSpec, ratios: list[float],
+                store: Store | None = None) -> list[dict]:
+    """Each member's own strict PGD accuracy and per-image outcomes on the same images."""
     attack = spec.strict_pgd()
 
     def compute() -> dict:
-        return {"pgd": [attacks.evaluate(m, sw.data.test, attack, n=sw.n, seed=sw.seed).robust
-                        for m in sw.members()]}
+        out = []
+        for r, m in zip(ratios, sw.members(), strict=True):
+            res = attacks.evaluate(m, sw.data.test, attack, n=sw.n, seed=sw.seed)
+            out.append({"remaining": float(r), "pgd": res.robust,
+                        "pgd_correct": res.robust_correct, "seed": sw.search_seed})
+        return {"rows": out}
 
-    return cached_evaluation(sw.key(f"members {attack.describe()}"), "r2s-members", compute,
-                             store)["pgd"]
+    return cached_evaluation(sw.key(f"members {attack.describe()}"), "r2s-members-v2", compute,
+                             store)["rows"]
 
 
 def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec, n: int,
                    eot_n: int = 8, draws: int = 5, aa_n: int = 100, aa_eot_iter: int = 20,
-                   switch: str = "input", store: Store | None = None) -> dict:
-    """The R2S of cfg's tickets at `ratios` under the five evaluations, side by side.
+                   switch: str = "input", store: Store | None = None,
+                   seeds: list[int] | None = None) -> dict:
+    """The R2S of cfg's tickets at `ratios` under the five evaluations, side by side, for each
+    search seed (one random network and its tickets per seed).
 
-    Returns rows (one per evaluation, clean first), single_member_pgd (each member alone),
-    storage (bytes) and inference (time against one member)."""
-    sw = switch_of(cfg, ratios, data, n, switch, spec.seed, draws, store)
-    dense_run = fit(dense_config(cfg), data, store, progress=False)
-    rows = [clean(sw, store), paper_attack(sw, spec, store),
-            expectation_attack(sw, spec, "loss", store),
-            expectation_attack(sw, spec, "softmax", store), eot_attack(sw, spec, eot_n, store)]
-    if aa_n:
-        rows.append(autoattack_rand(sw, spec, aa_n, aa_eot_iter, store))
-    rows.append(dense_transfer(sw, spec, dense_run, store))
-    model = sw.model()
-    return {"rows": rows, "single_member_pgd": member_accuracies(sw, spec, store),
+    Returns rows (per seed, one per evaluation, clean first, with a seed column), members (each
+    member's PGD accuracy and outcomes, per seed), storage (bytes) and inference (time against
+    one member), the last two for the first seed's switch."""
+    rows, members, first = [], [], None
+    for s in seeds_of(cfg, seeds):
+        scfg = with_seed(cfg, s)
+        sw = switch_of(scfg, ratios, data, n, switch, spec.seed, draws, store)
+        first = first or sw
+        dense_run = fit(dense_config(scfg), data, store, progress=False)
+        evals = [clean(sw, store), paper_attack(sw, spec, store),
+                 expectation_attack(sw, spec, "loss", store),
+                 expectation_attack(sw, spec, "softmax", store), eot_attack(sw, spec, eot_n, store)]
+        if aa_n:
+            evals.append(autoattack_rand(sw, spec, aa_n, aa_eot_iter, store))
+        evals.append(dense_transfer(sw, spec, dense_run, store))
+        rows += [{**r, "seed": s} for r in evals]
+        members += member_rows(sw, spec, ratios, store)
+    model = first.model()
+    return {"rows": rows, "members": members,
             "storage": r2s.storage_bytes(model),
-            "inference": r2s.inference_cost(model, sw.images()[0][:256])}
+            "inference": r2s.inference_cost(model, first.images()[0][:256])}
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per evaluation, in order: accuracy and spread averaged over the search seeds,
+    seconds summed, and how many seeds."""
+    agg = {"attack": "first", "accuracy": "mean", "spread": "mean", "n": "first",
+           "draws": "first", "seconds": "sum", "seed": "nunique"}
+    if "clean_same_images" in rows:
+        agg["clean_same_images"] = "mean"
+    return (rows.groupby("evaluation", sort=False).agg(agg).rename(columns={"seed": "seeds"})
+            .reset_index())
 
 
 def r2s_sanity(cfg: RunConfig, ratios: list[float], data: Data, eps: float = 8 / 255,
@@ -238,5 +273,5 @@ def r2s_sanity(cfg: RunConfig, ratios: list[float], data: Data, eps: float = 8 /
 
 
 __all__ = ["Switch", "switch_of", "clean", "paper_attack", "expectation_attack", "eot_attack",
-           "autoattack_rand", "dense_transfer", "member_accuracies", "r2s_evaluation",
+           "autoattack_rand", "dense_transfer", "member_rows", "r2s_evaluation", "summary",
            "r2s_sanity"]

@@ -15,10 +15,8 @@ from tickets.store import Store
 from tickets.train import fit
 
 
-def transfer_matrix(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackConfig,
-                    n: int, store: Store | None = None, seed: int = 0) -> pd.DataFrame:
-    """Accuracy of the RST of ratio b (columns) on adversarial examples crafted on the RST of
-    ratio a (rows), all searched in cfg's one random network; cached in the store."""
+def _transfer(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackConfig, n: int,
+              store: Store | None, seed: int) -> dict:
     runs = {r: fit(rst_config(cfg, r), data, store, progress=False) for r in ratios}
     key = eval_key(runs.values(), "transfer " + attack.describe(), n, seed, data)
 
@@ -27,20 +25,35 @@ def transfer_matrix(cfg: RunConfig, ratios: list[float], data: Data, attack: Att
         split = data.test.head(n)
         g = torch.Generator(device=split.x.device).manual_seed(seed)
         x, y = split.images(), split.y
-        out = {}
+        acc, correct = {}, {}
         for a, src in models.items():
             xa = batched(lambda xb, yb, src=src: attacks.perturb(src, xb, yb, attack, g), x, y)
             for b, dst in models.items():
-                out[f"{a}->{b}"] = (attacks.predict(dst, xa) == y).float().mean().item()
-        return {"acc": out}
+                right = attacks.predict(dst, xa) == y
+                acc[f"{a}->{b}"] = right.float().mean().item()
+                correct[f"{a}->{b}"] = attacks.outcome_string(right)
+        return {"acc": acc, "correct": correct}
 
-    acc = cached_evaluation(key, "transfer", compute, store)["acc"]
+    return cached_evaluation(key, "transfer-v2", compute, store)
+
+
+def transfer_matrix(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackConfig,
+                    n: int, store: Store | None = None, seed: int = 0) -> pd.DataFrame:
+    """Accuracy of the RST of ratio b (columns) on adversarial examples crafted on the RST of
+    ratio a (rows), all searched in cfg's one random network; cached in the store."""
+    acc = _transfer(cfg, ratios, data, attack, n, store, seed)["acc"]
     m = pd.DataFrame(index=pd.Index(ratios, name="crafted on"),
                      columns=pd.Index(ratios, name="evaluated on"), dtype=float)
     for a in ratios:
         for b in ratios:
             m.loc[a, b] = acc[f"{a}->{b}"]
     return m
+
+
+def transfer_outcomes(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackConfig,
+                      n: int, store: Store | None = None, seed: int = 0) -> dict[str, str]:
+    """The per-image outcomes (0/1 strings) of every cell 'a->b' of transfer_matrix."""
+    return _transfer(cfg, ratios, data, attack, n, store, seed)["correct"]
 
 
 def diagonal_and_transfer(m: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -59,4 +72,4 @@ def transfer_summary(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["transfer_matrix", "diagonal_and_transfer", "transfer_summary"]
+__all__ = ["transfer_matrix", "transfer_outcomes", "diagonal_and_transfer", "transfer_summary"]
