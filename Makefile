@@ -38,7 +38,7 @@ lab: env
 	$(VENV)/bin/jupyter lab notebooks
 
 bench: env
-	$(PY) -m tickets.bench --out bench/bench-$$(hostname -s 2>/dev/null || echo local).json
+	$(PY) -m tickets.bench --levers --out bench/bench-$$(hostname -s 2>/dev/null || echo local).json
 
 # Renders the report's index and one study page in headless Chromium to PNGs under
 # reports/$(PROFILE)/screenshots/ (needs Debian's chromium package).

@@ -95,9 +95,17 @@ def test_wrappers_leave_the_r2s_in_eval_mode():
 
 def test_an_r2s_of_one_member_costs_what_that_member_costs():
     """Switching adds bookkeeping (a draw, a gather, a scatter), not compute: with a single
-    member the R2S runs the same convolutions as the member alone. Interleaved medians; the
-    bound is loose, as timings on a shared machine are noisy."""
+    member the R2S runs that member once per batch, on the whole batch, and returns its logits.
+    Counted in forward passes, not timed (timings on a shared machine are noisy; make bench
+    reports them)."""
     member = models.build("conv4", width=0.5, remaining=0.3, init_seed=0).eval()
-    cost = r2s.inference_cost(r2s.R2S([member]).eval(), torch.rand(128, 3, 32, 32), repeats=7)
-    assert cost["batch"] == 128
-    assert 0.5 < cost["r2s_over_single"] < 1.5, cost
+    calls = []
+    member.register_forward_hook(lambda m, inp, out: calls.append(len(inp[0])))
+    x = torch.rand(64, 3, 32, 32)
+    with torch.no_grad():
+        alone = member(x)
+        switched = r2s.R2S([member]).eval()(x)
+    assert calls == [64, 64], "one pass of the whole batch, as the member alone"
+    assert torch.equal(switched, alone)
+    cost = r2s.inference_cost(r2s.R2S([member]).eval(), x, repeats=2)
+    assert cost["batch"] == 64 and cost["r2s_ms"] > 0 and cost["single_ms"] > 0

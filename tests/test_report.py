@@ -94,3 +94,17 @@ def test_profile_files_name_only_notebook_parameters(profile):
         params = yaml.safe_load(f.read_text()) or {}
         unknown = set(params) - names
         assert not unknown, f"{f.relative_to(ROOT)}: not parameters of {nb_path.name}: {unknown}"
+
+
+def test_the_index_shows_each_part_with_its_interval(tmp_path):
+    from tickets.claims.base import Part, graded
+    from tickets.stats import Difference
+
+    parts = [Part("best RST minus dense", Difference(0.02, 0.01, 0.03, 1000, 3), -0.03),
+             Part("best RST minus its size", Difference(-0.02, -0.05, 0.01, 1000, 3), -0.01)]
+    v = graded("rst-1", parts, "ours", "a note")
+    assert v.verdict == "partly"
+    record_verdict(tmp_path, v, "smoke")
+    text = report.build_index(tmp_path, "smoke").read_text()
+    assert "best RST minus dense: <b>+2.0</b> [+1.0, +3.0], 3 seeds" in text
+    assert "[-5.0, +1.0]" in text and "inconclusive" in text and "a note" in text

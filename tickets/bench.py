@@ -147,14 +147,11 @@ def _search_setup(batch: int, width: float = 0.5, threads: int | None = None):
 
 
 def _search_step(model, opt, x, y, adv, sync: bool = True, acc: list | None = None) -> None:
-    g = torch.Generator().manual_seed(1)
-    xa = attacks.perturb(model, x, y, adv, g, bn_mode="batch")
-    model.train()
-    logits = model(xa)
-    loss = F.cross_entropy(logits, y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    """The training loop's step (tickets.train.adversarial_step), with or without the host
+    syncs that read the loss and the accuracy every step."""
+    from tickets.train import adversarial_step
+
+    loss, logits = adversarial_step(model, opt, x, y, adv, torch.Generator().manual_seed(1))
     if sync:
         loss.item()
         (logits.argmax(1) == y).sum().item()

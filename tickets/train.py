@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tickets.attacks import evaluate, passes_per_example, perturb
-from tickets.config import RunConfig, TrainConfig, config_hash
+from tickets.config import AttackConfig, RunConfig, TrainConfig, config_hash
 from tickets.data import Data, augment
 from tickets.layers import freeze_masks, set_mode, set_remaining
 from tickets.models import Net, build_from_config, param_counts
@@ -266,6 +266,21 @@ def _end_of_epoch(model: nn.Module, data: Data, cfg: RunConfig, ck: Checkpoint, 
     return row
 
 
+def adversarial_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                     y: torch.Tensor, adversary: AttackConfig, g: torch.Generator,
+                     bn_mode: str = "batch") -> tuple[torch.Tensor, torch.Tensor]:
+    """Craft adversarial examples of (x, y) against the model, then take one optimiser step on
+    them. Returns the loss and the logits, left on the device (no host sync)."""
+    x_adv = perturb(model, x, y, adversary, g, bn_mode=bn_mode)
+    model.train()
+    logits = model(x_adv)
+    loss = F.cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss, logits
+
+
 def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainConfig,
           idx: torch.Tensor, g: torch.Generator, ck: Checkpoint) -> None:
     """One optimiser step on the adversarial examples of one batch (augmented when the data
@@ -274,13 +289,7 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainCon
     if data.cfg.augment:
         x = augment(x, g)
     y = data.train.y[idx]
-    x_adv = perturb(model, x, y, tc.adversary, g, bn_mode=tc.adv_bn)
-    model.train()
-    logits = model(x_adv)
-    loss = F.cross_entropy(logits, y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    loss, logits = adversarial_step(model, opt, x, y, tc.adversary, g, tc.adv_bn)
     apply_masks_(model)  # pruned weights stay exactly zero (fixed-mask training)
     ck.sums["loss"] += loss.item() * len(y)
     ck.sums["correct"] += (logits.argmax(1) == y).sum().item()

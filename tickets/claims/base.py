@@ -20,7 +20,6 @@ from tickets.stats import (
     SUPPORTED,
     Difference,
     paired_difference,
-    standard_error,
 )
 
 PARTLY, NOT_RUN = "partly", "not run"
@@ -184,20 +183,6 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def noise_note(n: int, p: float) -> str:
-    """'; one standard error at n=... is about ... points', with p clipped to [0.05, 0.95] so
-    that a near-degenerate accuracy does not claim a tiny error."""
-    p = min(max(p, 0.05), 0.95)
-    return f"; one standard error at n={n} is about {100 * standard_error(p, n):.1f} points"
-
-
-def table_noise(t: pd.DataFrame, col: str = "pgd", ncol: str = "n_test") -> str:
-    """noise_note for the accuracies in t[col], at the smallest sample size t[ncol] holds."""
-    if ncol not in t or t.empty or t[ncol].isna().all():
-        return ""
-    return noise_note(int(t[ncol].min()), float(t[col].clip(0.05, 0.95).mean()))
-
-
 def best_rows(t: pd.DataFrame, by: str = "variant", metric: str = "pgd") -> dict:
     """For each value of `by`: its rows (one per seed) at the ratio with the best mean
     `metric`."""
@@ -210,5 +195,5 @@ def best_rows(t: pd.DataFrame, by: str = "variant", metric: str = "pgd") -> dict
 
 __all__ = ["VERDICTS", "SUPPORTED", "PARTLY", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "Claim",
            "Part", "Verdict", "register", "all_claims", "claim", "combine", "graded", "not_run",
-           "pct", "noise_note", "table_noise", "outcome_matrix", "compare", "mean_by",
+           "pct", "outcome_matrix", "compare", "mean_by",
            "best_rows"]
