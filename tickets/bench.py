@@ -220,6 +220,32 @@ def levers(batch: int = 128, steps: int = 12) -> dict:
     return fig
 
 
+def scale_probe(which: list[str], epochs: int = 12, width: float = 0.5, lr: float = 0.1,
+                n_train: int = 10_000, store: str = "bench/probe-store") -> dict:
+    """Accuracy and time of single runs at a candidate cpu scale (conv4, PGD-2 training,
+    cosine lr, batch 128; strict protocol, PGD-20 on 1,000 test images): `which` holds
+    'dense' and remaining ratios of RSTs. Needs the data (TICKETS_DATA)."""
+    from tickets.evaluation import EvalSpec, evaluate_run, load_data
+    from tickets.recipes import base_config, dense_config, rst_config
+    from tickets.store import Store
+    from tickets.train import fit
+
+    cfg = base_config(model="conv4", width=width, n_train=n_train, n_val=1000, epochs=epochs,
+                      batch_size=128, lr=lr, schedule="cosine", adversary="pgd", adv_steps=2,
+                      val_steps=5, n_val_eval=500, track_test=False)
+    data = load_data(cfg, 1000)
+    spec = EvalSpec(n_test=1000, pgd_steps=20, aa_n=0, paper_protocol=False)
+    out = {}
+    for w in which:
+        c = dense_config(cfg) if w == "dense" else rst_config(cfg, float(w))
+        t = time.perf_counter()
+        run = fit(c, data, Store(store), progress=False)
+        ev = evaluate_run(run, data, spec, Store(store))
+        out[w] = {"clean": ev["clean"], "pgd20": ev["pgd"], "train_seconds": run.seconds,
+                  "wall_seconds": time.perf_counter() - t, "best_epoch": run.best_epoch}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="bench/bench.json")
@@ -229,7 +255,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--levers", action="store_true",
                     help="also measure the cpu profile's speed levers (a few minutes)")
+    ap.add_argument("--scale-probe", nargs="+", metavar="RUN",
+                    help="only train and evaluate runs at a candidate cpu scale: 'dense' and/or "
+                         "RST ratios (about 6 min each); see --probe-epochs, --probe-width, "
+                         "--probe-lr, --probe-n-train")
+    ap.add_argument("--probe-epochs", type=int, default=12)
+    ap.add_argument("--probe-width", type=float, default=0.5)
+    ap.add_argument("--probe-lr", type=float, default=0.1)
+    ap.add_argument("--probe-n-train", type=int, default=10_000)
     a = ap.parse_args(argv)
+    if a.scale_probe:
+        print(json.dumps(scale_probe(a.scale_probe, a.probe_epochs, a.probe_width, a.probe_lr,
+                                     a.probe_n_train), indent=1))
+        return
     res = run(torch.device(a.device), a.batch, a.repeats, a.quick)
     if a.levers and a.device == "cpu":
         res["figures"].update(levers(a.batch))
