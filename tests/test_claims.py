@@ -315,3 +315,16 @@ def test_verdict_awt_width(narrow_gap, wide_gap, expected):
                        "pgd_correct": model(-g), "dense_pgd_correct": model(0.0)}
                       for w, g in ((0.125, narrow_gap), (0.5, wide_gap))])
     check(ca.verdict_awt_width(t), expected)
+
+
+def test_verdict_r2s_finds_the_strongest_attack_on_the_images_all_share():
+    """AutoAttack on the first 200 images only: it is the strongest there, and the part
+    compares it with the best member on those same images."""
+    ev = [("clean", 0.0, N), ("1 paper: PGD on a random member", 0.15, N),
+          ("2 exact expectation of the loss", 0.05, N),
+          ("4 AutoAttack (rand version)", -0.10, 200)]
+    rows = pd.DataFrame([{"evaluation": e, "accuracy": 0.4 + sh, "n": n, "seed": 0,
+                          "outcomes": _fractions(sh)[:n]} for e, sh, n in ev])
+    members = pd.DataFrame([row(0.0, remaining=0.1)])
+    v = cr.verdict_r2s(rows, members)
+    assert "AutoAttack" in v.parts[0]["name"] and v.parts[0]["n_images"] == 200

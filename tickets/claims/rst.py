@@ -253,9 +253,13 @@ def verdict_r2s(rows: pd.DataFrame, member_rows: pd.DataFrame) -> Verdict:
     outcomes (per image, the share of draws that were right), seed; member_rows: each member's
     remaining, pgd, pgd_correct, seed."""
     adv = rows[rows["evaluation"] != "clean"]
-    full = adv[adv["n"] == adv["n"].max()]  # AutoAttack may run on fewer images
-    means = mean_by(full, "evaluation", "accuracy")
+    # AutoAttack may run on fewer images: the strongest attack is the one with the lowest
+    # accuracy on the images every evaluation shares (the first ones of the test split)
+    m = int(adv["n"].min())
+    shared = adv.assign(on_shared=[float(np.mean(o[:m])) for o in adv["outcomes"]])
+    means = mean_by(shared, "evaluation", "on_shared")
     strongest = means.idxmin()
+    full = adv
     best_r = mean_by(member_rows, "remaining").idxmax()
     best = member_rows[member_rows["remaining"] == best_r]
     paper = adv[adv["evaluation"].str.startswith("1 ")]
@@ -263,9 +267,10 @@ def verdict_r2s(rows: pd.DataFrame, member_rows: pd.DataFrame) -> Verdict:
                   f"(r={best_r:g})", compare(full[full["evaluation"] == strongest], best,
                                              "outcomes", "pgd_correct"))]
     paper_gain = compare(paper, best, "outcomes", "pgd_correct")
+    strong = full[full["evaluation"] == strongest]
     ours = (f"R2S {pct(paper['accuracy'].mean())} under the paper's protocol, "
-            f"{pct(means[strongest])} under the strongest ({strongest}); best single RST "
-            f"{pct(best['pgd'].mean())}")
+            f"{pct(strong['accuracy'].mean())} under the strongest ({strongest}, "
+            f"{int(strong['n'].iloc[0])} images); best single RST {pct(best['pgd'].mean())}")
     return graded("rst-9", parts, ours,
                   f"Under the paper's non-adaptive protocol the gain is "
                   f"{paper_gain.describe()}")
