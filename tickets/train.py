@@ -16,6 +16,7 @@ import dataclasses
 import math
 import os
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,27 +201,31 @@ class Checkpoint:
         atomic_torch_save(path, dataclasses.asdict(self))
 
 
-def _model_files(run: TrainRun, save_epochs: bool) -> list[Path]:
-    """The weight files a finished run must have."""
+def _model_files(run: TrainRun) -> list[Path]:
+    """The weight files every finished run has."""
     files = [run.directory / "best.pt", run.directory / "last.pt"]
     if run.cfg.train.track_test:
         files.append(run.directory / "best_test.pt")
-    if save_epochs:
-        files += [run.directory / f"epoch_{e}.pt" for e in range(run.cfg.train.epochs + 1)]
     return files
 
 
 def _finished_run(run: TrainRun, save_epochs: bool = False) -> TrainRun | None:
-    """The run as stored, if it finished before and every file it needs reads back. A damaged
-    result.json or weight file is moved aside with a warning (tickets.store.quarantine), and
-    the run is trained again: None."""
+    """The run as stored, if it finished before and its weight files are whole. A damaged
+    result.json, or a missing or truncated weight file, is moved aside with a warning
+    (tickets.store.quarantine) and the run is trained again: None. The check reads only the
+    end of each file (torch.save writes a zip archive, whose directory comes last), so
+    fetching a stored run stays cheap; damage inside a file surfaces when it is loaded, as a
+    StoreError that names it."""
     done = run.directory / "result.json"
     r = read_json_checked(done)
     if r is None:
         return None
-    for f in _model_files(run, save_epochs):
-        if f.exists() and torch_load_checked(f) is None:  # quarantined: train again
-            quarantine(done, f"{f.name} of this run was unreadable")
+    epochs = [run.directory / f"epoch_{e}.pt" for e in range(run.cfg.train.epochs + 1)]
+    for f in _model_files(run) + [f for f in epochs if save_epochs and f.exists()]:
+        if not f.exists() or not zipfile.is_zipfile(f):
+            if f.exists():
+                quarantine(f, "truncated: no zip directory at its end")
+            quarantine(done, f"{f.name} of this run is missing or unreadable")
             return None
     run.history, run.passes, run.seconds = r["history"], r["passes"], r["seconds"]
     run.finished, run.best_epoch = True, r["best_epoch"]
