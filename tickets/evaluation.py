@@ -221,4 +221,4 @@ def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.T
 
 
 __all__ = ["EvalSpec", "EvalKey", "eval_key", "run_eval_key", "cached_evaluation", "load_data", "evaluate_run",
-           "two_protocol_row", "describe_scale", "sanity_checks", "batched", "attack_config"]
+           "two_protocol_row", "describe_scale", "sanity_checks", "batched"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def sanity_summary(checks) -> str:
                + "; ".join(failed["model"] + ": " + failed["check"]) + "."))
 
 
-def conclusion(*verdicts: Verdict, notes: tuple[str, ...] = ()) -> None:
+def conclusion(*verdicts: Verdict, notes: Sequence[str] = ()) -> None:
     """Show the verdicts (and any further computed sentences) as the conclusion."""
     from IPython.display import Markdown, display
 
