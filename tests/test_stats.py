@@ -113,3 +113,17 @@ def test_fractional_outcomes_of_a_randomised_model_and_one_accuracy():
     assert "+75.0 points" in m.describe() and "4 images" in m.describe()
     with pytest.raises(ValueError, match="shape"):
         paired_difference(np.ones(3), np.ones(4))
+
+
+def test_normal_intervals_add_the_binomial_variances():
+    from tickets.stats import normal_combination, normal_difference
+
+    d = normal_difference(0.4, 0.3, 500)
+    se = math.sqrt((0.4 * 0.6 + 0.3 * 0.7) / 500)
+    assert d.estimate == pytest.approx(0.1)
+    assert d.high - d.estimate == pytest.approx(1.959964 * se)
+    four = normal_combination([(1, 0.4), (-1, 0.3), (-1, 0.35), (1, 0.3)], 500)
+    assert four.estimate == pytest.approx(0.05)
+    assert four.high - four.low > d.high - d.low, "more terms, more variance"
+    with pytest.raises(ValueError, match="level"):
+        normal_difference(0.4, 0.3, 500, level=0.8)

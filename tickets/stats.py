@@ -135,15 +135,24 @@ def paired_difference(a, b, n_boot: int = 2000, level: float = 0.95,
     return Difference(float(d.mean()), float(lo), float(hi), n, s, level, p)
 
 
-def normal_difference(p_a: float, p_b: float, n: int, level: float = 0.95) -> Difference:
-    """p_a - p_b for two accuracies measured on n images each, without per-image outcomes:
-    the unpaired normal interval (conservative when the two share their images)."""
+def normal_combination(terms: list[tuple[int, float]], n: int, level: float = 0.95
+                       ) -> Difference:
+    """sum(sign * p) over independent accuracies p, each measured on n images, without
+    per-image outcomes: the unpaired normal interval, whose variance is the sum of the
+    binomial variances (conservative when the accuracies share their images)."""
     z = {0.95: 1.959964, 0.9: 1.644854, 0.99: 2.575829}.get(level)
     if z is None:
         raise ValueError(f"invalid level={level!r}: 0.9, 0.95 or 0.99")
-    se = math.sqrt(p_a * (1 - p_a) / n + p_b * (1 - p_b) / n)
-    d = p_a - p_b
+    if n <= 0:
+        raise ValueError(f"invalid n={n!r}: needs at least one image")
+    d = sum(sign * p for sign, p in terms)
+    se = math.sqrt(sum(p * (1 - p) for _, p in terms) / n)
     return Difference(d, d - z * se, d + z * se, n, 1, level)
+
+
+def normal_difference(p_a: float, p_b: float, n: int, level: float = 0.95) -> Difference:
+    """p_a - p_b for two accuracies measured on n images each (see normal_combination)."""
+    return normal_combination([(1, p_a), (-1, p_b)], n, level)
 
 
 def exact(value: float) -> Difference:
@@ -160,4 +169,4 @@ def mean_interval(x, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> 
 
 __all__ = ["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "standard_error",
            "worst_case_standard_error", "mcnemar_exact", "Difference", "paired_difference",
-           "normal_difference", "exact", "mean_interval"]
+           "normal_combination", "normal_difference", "exact", "mean_interval"]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from tickets.claims.base import Claim, Part, Verdict, compare, graded, outcome_matrix, pct, register
-from tickets.stats import exact, normal_difference, paired_difference
+from tickets.stats import exact, normal_combination, normal_difference, paired_difference
 
 PAPER = "Li et al. 2020 (boosting tickets), arXiv 2003.05733"
 
@@ -49,10 +49,9 @@ def verdict_boosting(early_by_lr: pd.DataFrame, early_by_ratio: pd.DataFrame,
     note = ""
     if len(inside) and len(outside):
         a, b = inside.loc[inside["boost"].idxmax()], outside.loc[outside["boost"].idxmax()]
-        # the boost is a difference of two accuracies: its standard error is about twice as
-        # large, which normal_difference on n_val / 2 images gives
-        d = normal_difference(a["ticket_robust"] - a["reinit_robust"] + 0.5,
-                              b["ticket_robust"] - b["reinit_robust"] + 0.5, max(1, n_val // 2))
+        # a difference of two boosts, each a difference of two accuracies
+        d = normal_combination([(1, a["ticket_robust"]), (-1, a["reinit_robust"]),
+                                (-1, b["ticket_robust"]), (1, b["reinit_robust"])], n_val)
         parts.append(Part(f"boost at {100 * a['pruned']:.0f} % pruned minus at "
                           f"{100 * b['pruned']:.0f} %", d))
     else:
