@@ -160,6 +160,17 @@ def exact(value: float) -> Difference:
     return Difference(value, value, value, 0, 1)
 
 
+def rows_at_best_mean(t, by: str = "variant", metric: str = "pgd",
+                      over: str = "remaining") -> dict:
+    """For each value of `by` (in the table's order): its rows (one per seed) at the value of
+    `over` (the remaining ratio) whose mean `metric` over seeds is highest."""
+    out = {}
+    for key, g in t.groupby(by, sort=False):
+        means = g.groupby(over)[metric].mean()
+        out[key] = g[g[over] == means.idxmax()]
+    return out
+
+
 def mean_interval(x, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> Difference:
     """One accuracy (per-image outcomes, (N,) or (S, N)) with the same bootstrap interval:
     the difference from a model that is always wrong."""
@@ -169,4 +180,5 @@ def mean_interval(x, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> 
 
 __all__ = ["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "standard_error",
            "worst_case_standard_error", "mcnemar_exact", "Difference", "paired_difference",
-           "normal_combination", "normal_difference", "exact", "mean_interval"]
+           "normal_combination", "normal_difference", "exact", "mean_interval",
+           "rows_at_best_mean"]

@@ -11,6 +11,7 @@ from tickets.config import replace as cfg_replace
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
 from tickets.recipes import rst_config, with_seed
+from tickets.stats import rows_at_best_mean
 from tickets.store import Store
 from tickets.train import fit
 
@@ -62,10 +63,7 @@ def training_histories(cfg: RunConfig, variants: dict[str, dict], ratio: float, 
 def best_per_variant(t: pd.DataFrame, metric: str = "pgd") -> pd.DataFrame:
     """The rows of each variant at its best ratio (highest mean `metric` over seeds), one per
     seed, in the table's order."""
-    means = t.groupby(["variant", "remaining"], sort=False)[metric].mean().reset_index()
-    best = means.loc[means.groupby("variant", sort=False)[metric].idxmax(),
-                     ["variant", "remaining"]]
-    return t.merge(best, on=["variant", "remaining"]).reset_index(drop=True)
+    return pd.concat(rows_at_best_mean(t, "variant", metric).values(), ignore_index=True)
 
 
 __all__ = ["seeds_of", "rst_sweep", "rst_grid", "training_histories", "best_per_variant"]

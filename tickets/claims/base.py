@@ -183,17 +183,6 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def best_rows(t: pd.DataFrame, by: str = "variant", metric: str = "pgd") -> dict:
-    """For each value of `by`: its rows (one per seed) at the ratio with the best mean
-    `metric`."""
-    out = {}
-    for key, g in t.groupby(by, sort=False):
-        means = g.groupby("remaining")[metric].mean()
-        out[key] = g[g["remaining"] == means.idxmax()]
-    return out
-
-
 __all__ = ["VERDICTS", "SUPPORTED", "PARTLY", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "Claim",
            "Part", "Verdict", "register", "all_claims", "claim", "combine", "graded", "not_run",
-           "pct", "outcome_matrix", "compare", "mean_by",
-           "best_rows"]
+           "pct", "outcome_matrix", "compare", "mean_by"]

@@ -10,7 +10,6 @@ from tickets.claims.base import (
     Claim,
     Part,
     Verdict,
-    best_rows,
     compare,
     graded,
     mean_by,
@@ -19,7 +18,7 @@ from tickets.claims.base import (
     pct,
     register,
 )
-from tickets.stats import paired_difference
+from tickets.stats import paired_difference, rows_at_best_mean
 
 PAPER = "Fu et al. 2021 (RST), arXiv 2110.14068"
 
@@ -86,7 +85,7 @@ def verdict_existence(rst: pd.DataFrame, dense: pd.DataFrame) -> Verdict:
     EXISTENCE_CLOSE of same-width dense PGD-AT, and within MATCH_TOLERANCE of (or above) a
     dense net with as many weights as it keeps. dense: kind SAME and SIZE rows (the same-width
     baseline's kind first in the table)."""
-    best = best_rows(rst.assign(variant="RST"))["RST"]
+    best = rows_at_best_mean(rst.assign(variant="RST"))["RST"]
     kinds = list(dict.fromkeys(dense["kind"]))
     same, small = dense[dense["kind"] == kinds[0]], dense[dense["kind"] == kinds[1]]
     parts = [Part("best RST minus same-width dense PGD-AT", compare(best, same),
@@ -161,7 +160,7 @@ def verdict_initialisation(t: pd.DataFrame, favourite: str = "signed_constant") 
         other = means.idxmax()
         parts.append(Part(f"r={r:g}: {favourite} minus {other}",
                           compare(g[g["variant"] == favourite], g[g["variant"] == other])))
-    peaks = {k: rows["pgd"].mean() for k, rows in best_rows(t).items()}
+    peaks = {k: rows["pgd"].mean() for k, rows in rows_at_best_mean(t).items()}
     ours = "; ".join(f"{k}: peak {pct(v)}" for k, v in
                      sorted(peaks.items(), key=lambda kv: -kv[1]))
     return graded("rst-3", parts, ours)
@@ -172,7 +171,7 @@ def _strict_order(t: pd.DataFrame, claim_id: str, order: tuple[str, str, str],
     """A claim that three variants, each at its best ratio, come in a strict order: two parts,
     first minus second and second minus third. Other variants in t (the channel-wise pattern,
     say) are shown but not graded."""
-    best = best_rows(t)
+    best = rows_at_best_mean(t)
     if not set(order) <= set(best):
         return not_run(claim_id, "", f"needs the variants {sorted(order)}")
     a, b, c = order
