@@ -117,7 +117,7 @@ RULES: tuple[tuple[str, tuple[Callable[[Any], bool], str]], ...] = (
     (r"^(ratios|remaining|sweep_remaining|speed_ratio)$", _RATIO),
     (r"^(sparsities|width_sparsity)$", _SPARSITY),
     (r"^(width|widths|capacity_widths)$", _POSITIVE),
-    (r"^(lr|ft_lr|ntt_lr|prune_lrs)$", _POSITIVE),
+    (r"^(lr|dense_lr|ft_lr|ntt_lr|prune_lrs)$", _POSITIVE),
     (r"^(eps_255|ntt_kernel_weight)$", _NONNEG),
     (r"^(warmup_epochs|seed|n_train|n_val|n_test|n_val_eval|aa_n|sanity_n)$", _INT_GE0),
     (r"(epochs|steps|batch_size|_batch|_probes|^n_|^draws|^eot_n|_iter|_repeats|queries)$",
