@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "tickets"
-TOP = {"tickets.notebook", "tickets.report", "tickets.plots", "tickets.bench"}
+TOP = {"tickets.notebook", "tickets.report", "tickets.plots", "tickets.bench", "tickets.devicerun"}
 
 
 def _name(path: Path) -> str:

@@ -67,6 +67,7 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    logits = logits.float()  # under bf16 autocast the loss and its gradient stay float32
     if kind == "cw":
         return margin_loss(logits, y)
     return F.cross_entropy(logits, y, reduction="none")

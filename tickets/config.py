@@ -165,6 +165,9 @@ class TrainConfig:
     # Clean training images used to re-estimate BatchNorm running statistics at the end of
     # every epoch, before validation and checkpointing (0 = off).
     bn_recalibrate: int = 1024
+    # 'fp32', or 'bf16' autocast (tickets.accel; recipes pick bf16 on CUDA). Left out of the
+    # store key at fp32, so runs stored before this field existed keep their keys.
+    precision: str = "fp32"
 
     def validate(self) -> TrainConfig:
         _check_choice("train.trainable", self.trainable, TRAINABLE)
@@ -180,6 +183,7 @@ class TrainConfig:
         _check_range("train.gamma", self.gamma, 0, 1, lo_open=True)
         _check_range("train.warmup_epochs", self.warmup_epochs, 0, self.epochs, integer=True)
         _check_range("train.seed", self.seed, 0, None, integer=True)
+        _check_choice("train.precision", self.precision, ("fp32", "bf16"))
         _check_range("train.n_val_eval", self.n_val_eval, 0, None, integer=True)
         _check_choice("train.adv_bn", self.adv_bn, ("batch", "eval", "update"))
         _check_range("train.bn_recalibrate", self.bn_recalibrate, 0, None, integer=True)
@@ -213,9 +217,22 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+# Fields added after runs were stored, with the value every older run had: left out of the
+# hash at that value, so the older runs keep their keys.
+_LATE_DEFAULTS = {"precision": "fp32"}
+
+
+def _without_late_defaults(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _without_late_defaults(v) for k, v in d.items()
+                if not (k in _LATE_DEFAULTS and v == _LATE_DEFAULTS[k])}
+    return d
+
+
 def config_hash(cfg: Any, length: int = 12) -> str:
     """A stable hash of a dataclass configuration (and the schema version)."""
-    payload = {"schema": SCHEMA_VERSION, "type": type(cfg).__name__, "cfg": to_dict(cfg)}
+    payload = {"schema": SCHEMA_VERSION, "type": type(cfg).__name__,
+               "cfg": _without_late_defaults(to_dict(cfg))}
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 

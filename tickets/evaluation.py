@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from tickets import attacks, sanity
+from tickets import accel, attacks, sanity
 from tickets.config import AttackConfig, DataConfig, RunConfig, config_hash
 from tickets.config import replace as cfg_replace
 from tickets.data import Data, load
@@ -130,9 +130,14 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
 
     def compute() -> dict:
         model = run.model(which, device=data.test.x.device)
+        # PGD runs in the run's precision (bf16 autocast for a bf16 run, part of its key);
+        # AutoAttack always in float32.
+        precision = run.cfg.train.precision
         t0 = time.perf_counter()
-        r = attacks.evaluate(model, data.test, attack, n=spec.n_test, seed=spec.seed)
+        with accel.autocast(precision, data.test.x.device):
+            r = attacks.evaluate(model, data.test, attack, n=spec.n_test, seed=spec.seed)
         out = {"clean": r.clean, "pgd": r.robust, "pgd_attack": r.attack, "n": r.n,
+               "pgd_precision": precision,
                "eval_seconds": time.perf_counter() - t0, "clean_correct": r.clean_correct,
                "pgd_correct": r.robust_correct}
         if aa:
@@ -146,7 +151,8 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
                         "aa_zero_grad_points": attacks.zero_gradient_points(res.flags),
                         "aa_correct": res.robust_correct})
             # PGD on the same images as AutoAttack, for a like-for-like gap
-            sub = attacks.evaluate(model, data.test, attack, n=spec.aa_n, seed=spec.seed)
+            with accel.autocast(precision, data.test.x.device):
+                sub = attacks.evaluate(model, data.test, attack, n=spec.aa_n, seed=spec.seed)
             out["pgd_on_aa_images"] = sub.robust
             out["pgd_on_aa_correct"] = sub.robust_correct
         return out

@@ -240,3 +240,36 @@ def check_namespace(namespace: dict[str, Any], notebook: str) -> list[str]:
 
 __all__ = ["ParameterError", "notebook_path", "declared", "assigned_elsewhere", "check_value",
            "check", "check_namespace", "unknown_names", "RULES"]
+
+
+# ---- the tiny dry run of a profile ---------------------------------------------------------------
+# Sizes a profile's parameters shrink to in a dry run: a few hundred images, one epoch, a few
+# attack iterations. Names, models, attacks, ratios and methods stay as the profile has them.
+TINY_SIZES: dict[str, int] = {
+    "n_train": 256, "n_val": 64, "n_test": 32, "epochs": 1, "batch_size": 64, "n_val_eval": 32,
+    "val_steps": 2, "eval_pgd_steps": 3, "aa_n": 8, "sanity_n": 8, "square_queries": 20,
+    "n_transfer": 16, "n_r2s": 16, "eot_n": 2, "draws": 2, "aa_eot_iter": 1, "speed_batch": 16,
+    "pretrain_epochs": 1, "retrain_epochs": 2, "early_epochs": 1, "fgsm_epochs": 1,
+    "fgsm_retrain_epochs": 1, "dense_epochs": 1, "warmup_epochs": 0, "ntt_steps": 3,
+    "ntt_batch": 16, "ntt_kernel_probes": 2, "n_probes": 8, "probe_steps": 2, "dyn_probes": 2,
+    "sanity_repeats": 2,
+}
+TINY_WIDTH = 1 / 8  # every width (and list of widths) is scaled by this factor
+
+
+def tiny(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile's parameters shrunk for a dry run (make test runs the gpu and paper profiles
+    this way on the CPU): each size in TINY_SIZES replaced where the profile sets it (a size of
+    0, such as aa_n: 0, stays 0: the step stays off), and every width multiplied by TINY_WIDTH.
+    Everything else (models, ratios, attacks, methods, seeds) is the profile's own, so a
+    parameter name or code path that the profile uses and the notebook lacks fails here."""
+    out = dict(params)
+    for name, size in TINY_SIZES.items():
+        # n_train: 0 means the whole training split, which shrinks too
+        if name in out and (out[name] != 0 or name == "n_train"):
+            out[name] = size
+    for name in ("width", "widths", "capacity_widths"):
+        if name in out:
+            v = out[name]
+            out[name] = [w * TINY_WIDTH for w in v] if isinstance(v, list) else v * TINY_WIDTH
+    return out

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from tickets.accel import default_precision
 from tickets.config import (
     AttackConfig,
     ConfigError,
@@ -41,9 +42,11 @@ def base_config(model: str = "conv4", width: float = 0.5, init: str = "signed_co
                 batch_size: int = 128, lr: float = 0.1, weight_decay: float = 5e-4,
                 schedule: str = "cosine", adversary: str = "pgd", adv_steps: int = 3,
                 eps: float = 8 / 255, val_steps: int = 5, n_val_eval: int = 500,
-                seed: int = 0, track_test: bool = True) -> RunConfig:
+                seed: int = 0, track_test: bool = True, precision: str | None = None
+                ) -> RunConfig:
     """The RST search configuration that every study starts from. The model name is checked
-    against the registry here, before any data is read."""
+    against the registry here, before any data is read. precision: 'fp32' or 'bf16'; None
+    takes tickets.accel.default_precision() (bf16 on CUDA, fp32 elsewhere)."""
     check_name(model, "model")
     num_classes = 100 if dataset == "cifar100" else 10
     cfg = RunConfig(
@@ -56,7 +59,8 @@ def base_config(model: str = "conv4", width: float = 0.5, init: str = "signed_co
                           schedule=schedule, seed=seed,
                           adversary=attack_config(adversary, eps, adv_steps),
                           val_attack=attack_config("pgd", eps, val_steps),
-                          n_val_eval=n_val_eval, track_test=track_test))
+                          n_val_eval=n_val_eval, track_test=track_test,
+                          precision=precision or default_precision()))
     return cfg.validate()
 
 

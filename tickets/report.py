@@ -49,12 +49,15 @@ def profile_params(profile: str, nb: Path) -> dict:
     return yaml.safe_load(f.read_text()) or {}
 
 
-def run_params(nb: Path, profile: str, out_dir: Path, extra: dict | None = None) -> dict:
-    """The parameters a notebook runs with: its profile, then `extra` (--param), checked
-    against its parameters cell before anything runs (tickets.parameters)."""
+def run_params(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
+               tiny: bool = False) -> dict:
+    """The parameters a notebook runs with: its profile (shrunk by tickets.parameters.tiny for
+    a dry run), then `extra` (--param), checked against its parameters cell before anything
+    runs (tickets.parameters)."""
+    prof = profile_params(profile, nb)
     # Paths relative to the notebook and the repository, so that no machine's layout is
     # recorded in the executed notebook.
-    params = {**profile_params(profile, nb), **(extra or {}), "profile": profile,
+    params = {**(parameters.tiny(prof) if tiny else prof), **(extra or {}), "profile": profile,
               "results_dir": os.path.relpath(out_dir.resolve(), nb.parent.resolve())}
     try:
         return parameters.check(params, parameters.declared(nb))
@@ -70,12 +73,12 @@ def parse_param(text: str) -> tuple[str, object]:
     return name.strip(), yaml.safe_load(value)
 
 
-def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None
-            ) -> tuple[Path, float]:
+def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
+            tiny: bool = False) -> tuple[Path, float]:
     import papermill as pm
 
     out = out_dir / nb.name
-    params = run_params(nb, profile, out_dir, extra)
+    params = run_params(nb, profile, out_dir, extra, tiny)
     t0 = time.perf_counter()
     os.environ["TICKETS_PROGRESS"] = "0"  # the kernel inherits it: no bars in the report
     here = os.getcwd()
@@ -225,9 +228,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--screenshot-only", action="store_true")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override one notebook parameter (YAML value); repeatable")
+    ap.add_argument("--tiny", action="store_true",
+                    help="a dry run: the profile's sizes shrunk (tickets.parameters.tiny), "
+                         "written to reports/<profile>-tiny unless --out says otherwise")
+    ap.add_argument("--execute-only", action="store_true",
+                    help="execute the notebooks but write no HTML and no index (on a machine "
+                         "without nbconvert; see tickets.devicerun)")
+    ap.add_argument("--index-only", action="store_true",
+                    help="only convert the executed notebooks in the output folder to HTML and "
+                         "write the index (for notebooks executed elsewhere, e.g. on a GPU)")
     a = ap.parse_args(argv)
-    out_dir = Path(a.out) if a.out else ROOT / "reports" / a.profile
+    default_out = ROOT / "reports" / (a.profile + ("-tiny" if a.tiny else ""))
+    out_dir = Path(a.out) if a.out else default_out
     out_dir.mkdir(parents=True, exist_ok=True)
+    if a.index_only:
+        for executed in sorted(out_dir.glob("[0-9][0-9]_*.ipynb")):
+            to_html(executed)
+        print(f"report: {build_index(out_dir, a.profile)}")
+        return
     if a.screenshot_only:
         shots = [screenshot(out_dir / "index.html", out_dir / "screenshots" / "index.png")]
         pages = sorted(out_dir.glob("[0-9][0-9]_*.html"))
@@ -241,15 +259,19 @@ def main(argv: list[str] | None = None) -> None:
     extra = dict(parse_param(p) for p in a.param)
     selected = notebooks(a.notebooks)
     for nb in selected:  # every notebook's parameters are checked before the first one runs
-        run_params(nb, a.profile, out_dir, extra)
+        run_params(nb, a.profile, out_dir, extra, a.tiny)
     for nb in selected:
-        print(f"[{a.profile}] running {nb.name} ...", flush=True)
-        executed, secs = execute(nb, a.profile, out_dir, extra)
-        # keep the first (cold) execution's time: later runs reuse stored results
-        timings.setdefault(nb.stem, round(secs))
-        atomic_write_json(tf, timings)
-        to_html(executed)
+        print(f"[{a.profile}{' tiny' if a.tiny else ''}] running {nb.name} ...", flush=True)
+        executed, secs = execute(nb, a.profile, out_dir, extra, a.tiny)
+        if not a.tiny:
+            # keep the first (cold) execution's time: later runs reuse stored results
+            timings.setdefault(nb.stem, round(secs))
+            atomic_write_json(tf, timings)
+        if not a.execute_only:
+            to_html(executed)
         print(f"[{a.profile}] {nb.name} done in {secs / 60:.1f} min", flush=True)
+    if a.execute_only:
+        return
     index = build_index(out_dir, a.profile)
     print(f"report: {index}")
 

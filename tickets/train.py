@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tickets import accel
 from tickets.attacks import evaluate, passes_per_example, perturb
 from tickets.config import AttackConfig, RunConfig, TrainConfig, config_hash
 from tickets.data import Data, augment
@@ -197,7 +198,13 @@ class Checkpoint:
     best_epoch: int = -1
     best_test_epoch: int = -1
 
+    def host_sums(self) -> dict:
+        """The epoch's running sums as Python numbers (one host sync)."""
+        return {"loss": float(self.sums["loss"]), "correct": int(self.sums["correct"]),
+                "seen": int(self.sums["seen"])}
+
     def save(self, path: Path) -> None:
+        self.sums = self.host_sums()
         atomic_torch_save(path, dataclasses.asdict(self))
 
 
@@ -250,14 +257,16 @@ def _end_of_epoch(model: nn.Module, data: Data, cfg: RunConfig, ck: Checkpoint, 
     """Close an epoch: its history row, BatchNorm recalibration, validation (and test for the
     paper protocol), and the best/best_test/per-epoch weights."""
     tc = cfg.train
+    sums = ck.host_sums()
     row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr,
-                           "train_loss": ck.sums["loss"] / ck.sums["seen"],
-                           "train_adv_acc": ck.sums["correct"] / ck.sums["seen"]}
+                           "train_loss": sums["loss"] / sums["seen"],
+                           "train_adv_acc": sums["correct"] / sums["seen"]}
     ck.sums = {"loss": 0.0, "correct": 0, "seen": 0}
-    recalibrate_bn(model, data.train, tc.bn_recalibrate, bs)
-    row.update(_epoch_eval(model, data, tc, epoch, "val"))
-    if tc.track_test:
-        row.update(_epoch_eval(model, data, tc, epoch, "test"))
+    with accel.autocast(tc.precision, data.train.x.device):
+        recalibrate_bn(model, data.train, tc.bn_recalibrate, bs)
+        row.update(_epoch_eval(model, data, tc, epoch, "val"))
+        if tc.track_test:
+            row.update(_epoch_eval(model, data, tc, epoch, "test"))
     ck.history.append(row)
     score = row.get("val_robust", row["train_adv_acc"])
     if score >= ck.best:
@@ -279,7 +288,7 @@ def adversarial_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
     x_adv = perturb(model, x, y, adversary, g, bn_mode=bn_mode)
     model.train()
     logits = model(x_adv)
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -294,10 +303,13 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainCon
     if data.cfg.augment:
         x = augment(x, g)
     y = data.train.y[idx]
-    loss, logits = adversarial_step(model, opt, x, y, tc.adversary, g, tc.adv_bn)
+    with accel.autocast(tc.precision, x.device):
+        loss, logits = adversarial_step(model, opt, x, y, tc.adversary, g, tc.adv_bn)
     apply_masks_(model)  # pruned weights stay exactly zero (fixed-mask training)
-    ck.sums["loss"] += loss.item() * len(y)
-    ck.sums["correct"] += (logits.argmax(1) == y).sum().item()
+    # Running sums stay on the device (float64): no host sync per step. They become Python
+    # numbers at the end of the epoch and whenever a checkpoint is written.
+    ck.sums["loss"] += loss.detach().double() * len(y)
+    ck.sums["correct"] += (logits.argmax(1) == y).sum()
     ck.sums["seen"] += len(y)
 
 
@@ -323,9 +335,10 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     if _finished_run(run, save_epochs) is not None:
         return run
 
+    accel.configure(device)
     model = prepare_model(cfg, device, init_state)
-    opt = torch.optim.SGD(trainable_params(model), lr=tc.lr, momentum=tc.momentum,
-                          weight_decay=tc.weight_decay)
+    opt = accel.sgd(trainable_params(model), device, lr=tc.lr, momentum=tc.momentum,
+                    weight_decay=tc.weight_decay)
     n = len(data.train)
     bs = min(tc.batch_size, n)
     steps_per_epoch = max(1, n // bs)

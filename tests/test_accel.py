@@ -1,0 +1,90 @@
+"""The fast path's precision: bf16 autocast (run here on the CPU), its place in the store key,
+and the attacks' strength under it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from tickets import accel, attacks, config, data
+from tickets.config import SCHEMA_VERSION, TrainConfig, config_hash, to_dict
+from tickets.recipes import attack_config, base_config, rst_config
+from tickets.store import Store
+from tickets.train import fit
+
+
+def test_default_precision_follows_the_device_and_the_environment(monkeypatch):
+    monkeypatch.delenv(accel.ENV, raising=False)
+    assert accel.default_precision("cpu") == "fp32"
+    assert accel.default_precision("cuda") == "bf16"
+    monkeypatch.setenv(accel.ENV, "bf16")
+    assert accel.default_precision("cpu") == "bf16"
+    monkeypatch.setenv(accel.ENV, "fp32")
+    assert accel.default_precision("cuda") == "fp32"
+    monkeypatch.setenv(accel.ENV, "half")
+    with pytest.raises(ValueError, match="TICKETS_PRECISION='half'"):
+        accel.default_precision("cpu")
+
+
+def test_precision_is_checked_and_enters_the_key_only_when_not_fp32():
+    with pytest.raises(config.ConfigError, match="train.precision"):
+        TrainConfig(precision="fp16").validate()
+    old = to_dict(TrainConfig())
+    del old["precision"]  # a configuration as stored before the field existed
+    payload = {"schema": SCHEMA_VERSION, "type": "TrainConfig", "cfg": old}
+    before = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    assert config_hash(TrainConfig()) == before[:12]
+    assert config_hash(TrainConfig(precision="bf16")) != config_hash(TrainConfig())
+
+
+def test_recipes_take_the_precision_from_the_environment(monkeypatch):
+    monkeypatch.setenv(accel.ENV, "bf16")
+    assert base_config(n_train=64).train.precision == "bf16"
+    monkeypatch.delenv(accel.ENV)
+    assert base_config(n_train=64).train.precision == ("bf16" if torch.cuda.is_available()
+                                                       else "fp32")
+    assert base_config(n_train=64, precision="bf16").train.precision == "bf16"
+
+
+def test_autocast_runs_convolutions_in_bf16_and_losses_in_float32(trained_model, synth):
+    x, y = synth.test.images()[:32], synth.test.y[:32]
+    with accel.autocast("bf16", "cpu"):
+        logits = trained_model(x)
+        loss = attacks._loss(logits, y, "ce")
+    assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
+    with accel.autocast("fp32", "cpu"):
+        assert trained_model(x).dtype == torch.float32
+    with pytest.raises(ValueError, match="precision"):
+        accel.autocast("fp16", "cpu")
+
+
+def test_pgd_under_bf16_autocast_is_within_one_point_of_float32(trained_model):
+    """The same PGD-10 on 2,000 images: the adversarial examples crafted and judged under bf16
+    autocast leave the robust accuracy within 1 point of float32's."""
+    d = data.load(config.DataConfig(dataset="synthetic", n_train=64, n_val=0, n_test=2000, seed=0))
+    # an eps at which the model is partly robust, so both directions of error can show
+    cfg = attack_config("pgd", 0.04, 10)
+    fp32 = attacks.evaluate(trained_model, d.test, cfg, seed=0)
+    with accel.autocast("bf16", "cpu"):
+        bf16 = attacks.evaluate(trained_model, d.test, cfg, seed=0)
+    assert fp32.clean > 0.9 and 0.3 < fp32.robust < 0.8, (fp32.robust, fp32.clean)
+    assert abs(bf16.robust - fp32.robust) <= 0.01, (bf16.robust, fp32.robust)
+    assert bf16.clean == pytest.approx(fp32.clean, abs=0.01)
+
+
+def test_a_bf16_search_trains_and_is_stored_apart_from_fp32(tmp_path, synth):
+    cfg = base_config(model="conv2", width=0.25, dataset="synthetic", n_train=512, n_val=128,
+                      epochs=1, batch_size=64, adversary="fgsm_rs", adv_steps=1, val_steps=2,
+                      n_val_eval=64, track_test=False, precision="fp32")
+    cfg = config.replace(rst_config(cfg, 0.3), **{"data.n_test": 0})
+    bf = config.replace(cfg, **{"train.precision": "bf16"})
+    store = Store(tmp_path)
+    a, b = fit(cfg, synth, store, progress=False), fit(bf, synth, store, progress=False)
+    assert a.directory != b.directory
+    for run in (a, b):
+        row = run.history[-1]
+        assert torch.isfinite(torch.tensor(row["train_loss"])) and 0 <= row["val_robust"] <= 1
+    assert a.passes == b.passes

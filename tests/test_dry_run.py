@@ -1,0 +1,46 @@
+"""The gpu and paper profiles, dry-run on the CPU: every notebook executed with the profile's
+own parameters, its sizes shrunk (tickets.parameters.tiny), under bf16 autocast. A profile that
+names a parameter a notebook lacks, or a model, attack or method the code cannot run, fails
+here long before a GPU is lent."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tickets import accel, parameters, report
+from tickets.claims import CLAIMS
+
+DATA = os.environ.get("TICKETS_DATA") or os.environ.get("TICKETS_REQUIRE_DATA")
+
+
+def test_tiny_keeps_names_and_methods_and_shrinks_sizes():
+    prof = {"model": "resnet18", "width": 1.0, "n_train": 0, "n_test": 2000, "aa_n": 0,
+            "epochs": 3, "ratios": [0.01, 0.5], "widths": [0.5, 1.0, 2.0], "methods": ["awt"]}
+    t = parameters.tiny(prof)
+    assert t["model"] == "resnet18" and t["ratios"] == [0.01, 0.5] and t["methods"] == ["awt"]
+    assert t["n_train"] == parameters.TINY_SIZES["n_train"]  # 0 (all) shrinks too
+    assert t["n_test"] == parameters.TINY_SIZES["n_test"] and t["epochs"] == 1
+    assert t["aa_n"] == 0, "a step the profile turns off stays off"
+    assert t["width"] == 0.125 and t["widths"] == [0.0625, 0.125, 0.25]
+    assert set(t) == set(prof)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA, reason="needs CIFAR-10 (TICKETS_DATA)")
+@pytest.mark.parametrize("profile", ["gpu", "paper"])
+def test_profile_dry_run(profile, tmp_path, monkeypatch):
+    monkeypatch.setenv(accel.ENV, "bf16")  # the kernels inherit it: the GPU's precision path
+    monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "store"))
+    out = tmp_path / profile
+    report.main(["--profile", profile, "--tiny", "--out", str(out)])
+    executed = sorted(out.glob("[0-9][0-9]_*.ipynb"))
+    assert len(executed) == len(report.notebooks())
+    records = {f.stem: json.loads(f.read_text()) for f in (out / "results").glob("*.json")}
+    assert set(records) == {c.id for c in CLAIMS}, "every claim got a verdict record"
+    # the runs were bf16 runs: their configurations say so
+    configs = [json.loads(f.read_text()) for f in (tmp_path / "store").glob("train-*/config.json")]
+    assert configs and all(c["train"]["precision"] == "bf16" for c in configs)
+    assert (out / "index.html").exists() and not (out / "timings.json").exists()
