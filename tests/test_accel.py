@@ -88,3 +88,20 @@ def test_a_bf16_search_trains_and_is_stored_apart_from_fp32(tmp_path, synth):
         row = run.history[-1]
         assert torch.isfinite(torch.tensor(row["train_loss"])) and 0 <= row["val_robust"] <= 1
     assert a.passes == b.passes
+
+
+def test_the_gpu_bench_runs_its_fast_path_parts_on_a_small_net():
+    """make bench's GPU section, here on the CPU with a small net: every part of the fast path
+    gets a ratio, and the throughput figures are consistent with each other."""
+    from tickets import bench
+
+    fig = bench.gpu_levers(torch.device("cpu"), "conv2", 0.25, batch=16, steps=1, repeats=2,
+                           compile=False)
+    for part in ("bf16", "channels_last", "fused", "benchmark"):
+        assert fig[f"fast_path_{part}_speedup"] > 0
+    assert fig["search_images_per_s"] > 0 and fig["pgd20_eval_images_per_s"] > 0
+    assert fig["search_tflops"] == pytest.approx(
+        fig["search_images_per_s"] * 2 * 3 * fig["forward_gflops_per_image"] / 1e3)
+    assert bench.bf16_peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert bench.bf16_peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert bench.bf16_peak_tflops("NVIDIA A100-SXM4-40GB") is None

@@ -246,6 +246,107 @@ def scale_probe(which: list[str], epochs: int = 12, width: float = 0.5, lr: floa
     return out
 
 
+# ---- the GPU fast path (issue: the gpu profile, ready on first contact with a GPU) ------------
+# Dense bf16 tensor-core peaks in TFLOP/s, from NVIDIA's H100 and H200 datasheets (the sparse
+# figures are twice these).
+BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0}
+
+
+def bf16_peak_tflops(name: str) -> float | None:
+    """The dense bf16 peak of a GPU by its name, or None when it is not in the table."""
+    for key in sorted(BF16_PEAK_TFLOPS, key=len, reverse=True):
+        if all(part in name for part in key.split()):
+            return BF16_PEAK_TFLOPS[key]
+    return None
+
+
+def forward_flops(model: torch.nn.Module, device: torch.device) -> float:
+    """Floating-point operations of one forward pass of one CIFAR image (torch's counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, 3, 32, 32, device=device)
+    model.eval()
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(x)
+    return float(fc.get_total_flops())
+
+
+def _fast_search(device: torch.device, name: str, width: float, batch: int, steps: int,
+                 bf16: bool = True, channels_last: bool = True, fused: bool = True,
+                 benchmark: bool = True, compiled: bool = False):
+    """A search step (RST at 10 % remaining, PGD-`steps` crafting) with each part of the fast
+    path on or off; returns the step as a closure."""
+    from tickets import accel
+    from tickets.recipes import attack_config
+    from tickets.train import adversarial_step
+
+    torch.backends.cudnn.benchmark = benchmark and device.type == "cuda"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = models.build(name, width=width, remaining=0.1).to(device, memory_format=fmt)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = (accel.sgd(params, device, lr=0.01, momentum=0.9) if fused
+           else torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=True))
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.rand(batch, 3, 32, 32, device=device, generator=g).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (batch,), device=device, generator=g)
+    adv = attack_config("pgd", 8 / 255, steps)
+    ctx = accel.autocast("bf16" if bf16 else "fp32", device)
+    run = torch.compile(model) if compiled else model
+
+    def step() -> None:
+        with ctx:
+            adversarial_step(run, opt, x, y, adv, g)
+
+    return step, model, x, y
+
+
+def gpu_levers(device: torch.device, name: str = "resnet18", width: float = 1.0,
+               batch: int = 512, steps: int = 3, repeats: int = 10, compile: bool = True) -> dict:
+    """Images per second of the gpu profile's search step (PGD-`steps`) with the whole fast
+    path, the ratio that each part brings (fast path against fast path without that part),
+    PGD-20 evaluation throughput, and the share of the GPU's bf16 peak they reach."""
+    from tickets import accel
+
+    fig: dict = {}
+    full, model, x, y = _fast_search(device, name, width, batch, steps)
+    for part in ("bf16", "channels_last", "fused", "benchmark"):
+        without, *_ = _fast_search(device, name, width, batch, steps, **{part: False})
+        t_full, t_without = _time_pair(full, without, device, repeats)
+        fig[f"fast_path_{part}_speedup"] = t_without / t_full
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    t_full, _ = _time_pair(full, full, device, repeats)
+    fig["search_images_per_s"] = batch / t_full
+    net = model.eval()
+    with accel.autocast("bf16", device):
+        t_eval, _ = _time_pair(lambda: attacks.pgd(net, x, y, steps=20),
+                               lambda: attacks.pgd(net, x, y, steps=20), device,
+                               max(2, repeats // 2))
+    fig["pgd20_eval_images_per_s"] = batch / t_eval
+    fwd = forward_flops(models.build(name, width=width, remaining=0.1).to(device), device)
+    fig["forward_gflops_per_image"] = fwd / 1e9
+    # a forward+backward pass counted as 3 forward passes (the usual estimate)
+    search_tflops = fig["search_images_per_s"] * (steps + 1) * 3 * fwd / 1e12
+    eval_tflops = fig["pgd20_eval_images_per_s"] * 20 * 3 * fwd / 1e12
+    fig["search_tflops"], fig["pgd20_eval_tflops"] = search_tflops, eval_tflops
+    peak = bf16_peak_tflops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+    if peak:
+        fig["search_share_of_bf16_peak"] = search_tflops / peak
+        fig["pgd20_eval_share_of_bf16_peak"] = eval_tflops / peak
+    if not compile:
+        return fig
+    try:  # torch.compile of the model, in steady state after compilation
+        step_c, *_ = _fast_search(device, name, width, batch, steps, compiled=True)
+        t0 = time.perf_counter()
+        step_c()
+        _sync(device)
+        fig["compile_seconds"] = time.perf_counter() - t0
+        te, tc = _time_pair(full, step_c, device, repeats)
+        fig["compile_speedup"] = te / tc
+    except Exception as e:  # noqa: BLE001 - a lever that fails is reported, not fatal
+        fig["compile_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+    return fig
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="bench/bench.json")
@@ -254,7 +355,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--levers", action="store_true",
-                    help="also measure the cpu profile's speed levers (a few minutes)")
+                    help="also measure the speed levers: the cpu profile's on a CPU (a few "
+                         "minutes), the fast path's on a GPU")
+    ap.add_argument("--gpu-net", default="resnet18:1.0",
+                    help="NAME:WIDTH of the network the GPU levers use (default resnet18:1.0)")
     ap.add_argument("--scale-probe", nargs="+", metavar="RUN",
                     help="only train and evaluate runs at a candidate cpu scale: 'dense' and/or "
                          "RST ratios (about 6 min each); see --probe-epochs, --probe-width, "
@@ -271,6 +375,9 @@ def main(argv: list[str] | None = None) -> None:
     res = run(torch.device(a.device), a.batch, a.repeats, a.quick)
     if a.levers and a.device == "cpu":
         res["figures"].update(levers(a.batch))
+    elif a.levers:
+        name, _, width = a.gpu_net.partition(":")
+        res["figures"].update(gpu_levers(torch.device(a.device), name, float(width or 1.0)))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(a.out, res)
     print(f"device={res['device']} torch={res['torch']} threads={res['threads']} "
