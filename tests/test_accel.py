@@ -105,3 +105,17 @@ def test_the_gpu_bench_runs_its_fast_path_parts_on_a_small_net():
     assert bench.bf16_peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
     assert bench.bf16_peak_tflops("NVIDIA H100 PCIe") == 756.0
     assert bench.bf16_peak_tflops("NVIDIA A100-SXM4-40GB") is None
+
+
+def test_lever_summary_adopts_at_ten_percent():
+    from tickets import bench
+
+    rows = dict((label, (r, ok)) for label, r, ok in bench.lever_summary(
+        {"host_sync_removed_speedup": 1.0, "compile_speedup": 1.2, "processes_2x1_speedup": 1.02,
+         "batch64_images_per_s": 342.0, "batch128_images_per_s": 307.0,
+         "batch256_images_per_s": 215.0, "fast_path_bf16_speedup": 2.5}))
+    assert rows["torch.compile (inductor)"] == (1.2, True)
+    assert rows["per-step host syncs removed"] == (1.0, False)
+    assert rows["2 processes x 1 thread, against 1 x 2"] == (1.02, False)
+    assert rows["batch 64 against 128"][1] is True and rows["batch 256 against 128"][1] is False
+    assert rows["fast path: bf16"] == (2.5, True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -347,6 +348,28 @@ def gpu_levers(device: torch.device, name: str = "resnet18", width: float = 1.0,
     return fig
 
 
+ADOPT_AT = 1.10  # a lever is adopted when it is at least 10 % faster
+
+
+def lever_summary(fig: dict) -> list[tuple[str, float, bool]]:
+    """Each measured lever: its label, its speed ratio (>1 faster) and whether it clears
+    ADOPT_AT."""
+    keys = [("per-step host syncs removed", "host_sync_removed_speedup"),
+            ("torch.compile (inductor)", "compile_speedup")]
+    for k in fig:
+        if m := re.fullmatch(r"processes_(\d+)x1_speedup", k):
+            keys.append((f"{m[1]} processes x 1 thread, against 1 x {m[1]}", k))
+    keys += [(f"fast path: {k[len('fast_path_'):-len('_speedup')]}", k)
+             for k in fig if k.startswith("fast_path_")]
+    rows = [(label, float(fig[k]), float(fig[k]) >= ADOPT_AT) for label, k in keys if k in fig]
+    if "batch128_images_per_s" in fig:
+        for b in (64, 256):
+            if f"batch{b}_images_per_s" in fig:
+                r = fig[f"batch{b}_images_per_s"] / fig["batch128_images_per_s"]
+                rows.append((f"batch {b} against 128", r, r >= ADOPT_AT))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="bench/bench.json")
@@ -384,7 +407,12 @@ def main(argv: list[str] | None = None) -> None:
           f"batch={res['batch']}")
     width = max(len(k) for k in res["figures"])
     for k, v in res["figures"].items():
-        print(f"  {k:<{width}}  {v:10.4f}")
+        print(f"  {k:<{width}}  {v:10.4f}" if isinstance(v, int | float) else f"  {k:<{width}}  {v}")
+    levers_seen = lever_summary(res["figures"])
+    if levers_seen:
+        print(f"levers (a lever wins at {ADOPT_AT:.2f}x or more; README says which are adopted):")
+        for label, ratio, adopted in levers_seen:
+            print(f"  {label:<48} {ratio:6.2f}x  {'wins' if adopted else 'below the bar'}")
     print(f"written to {a.out}")
     print(json.dumps({"targets": {"masked_over_dense <= 1.10": {
         k: round(v, 3) for k, v in res["figures"].items() if k.endswith("masked_over_dense")}}}))
