@@ -11,7 +11,7 @@ NOTEBOOKS ?=
 PARAMS ?=
 export TICKETS_STORE ?= $(CURDIR)/runs
 
-.PHONY: env test test-fast report lab bench screenshot lint clean
+.PHONY: env test test-fast report lab bench screenshot lint clean wheelhouse device-data gpu-collect
 
 env: $(STAMP)
 
@@ -44,6 +44,19 @@ bench: env
 # reports/$(PROFILE)/screenshots/ (needs Debian's chromium package).
 screenshot: env
 	$(PY) -m tickets.report --profile $(PROFILE) --screenshot-only
+
+# A lent GPU machine (README, "The gpu report on a lent GPU machine"): its wheels, its data,
+# and the report built here from what a call brought back.
+wheelhouse:
+	device/wheelhouse.sh
+
+device-data:
+	@case "$(TICKETS_DATA)" in *.tar.gz) ;; *) echo "set TICKETS_DATA to the CIFAR-10 .tar.gz" >&2; exit 1;; esac
+	mkdir -p .data && cp "$(TICKETS_DATA)" .data/cifar10-jpeg.tar.gz
+
+gpu-collect: env
+	@test -n "$(FILES)" || { echo "usage: make gpu-collect FILES=<folder holding state.tar.gz>" >&2; exit 1; }
+	$(PY) -m tickets.devicerun collect --profile gpu --files "$(FILES)"
 
 lint: env
 	$(VENV)/bin/ruff check tickets tests
