@@ -10,6 +10,7 @@ import argparse
 import json
 import platform
 import re
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -348,6 +349,65 @@ def gpu_levers(device: torch.device, name: str = "resnet18", width: float = 1.0,
     return fig
 
 
+# ---- projected device time of a profile (no GPU needed) ---------------------------------------
+# Published anchor for the sustained rate of a convnet under mixed precision: NVIDIA's
+# DeepLearningExamples, ResNet-50 v1.5 for PyTorch, 1 x A100 80GB, mixed precision training:
+# 2,470 img/s. At 4.1 GMACs (8.2 GFLOPs) a forward pass and 3 forward passes' worth per
+# training image that is 2,470 x 24.6 GFLOP = 61 TFLOP/s, 19.5 % of the A100's 312 TFLOP/s
+# dense fp16/bf16 peak. The projection applies the same share to the H100's peak.
+ANCHOR_SHARE_OF_PEAK = 2470 * 3 * 8.2e9 / 312e12
+AA_PASSES_PER_IMAGE = 1000  # rough: APGD-CE, then APGD-T and FAB-T on the survivors
+
+
+def _eval_passes(store: Path, scale: float) -> float:
+    """Attack passes of the stored evaluations: PGD-k on n images costs (k+1) n; AutoAttack
+    AA_PASSES_PER_IMAGE per image. scale: the profile's test images over the dry run's."""
+    total = 0.0
+    for cfg_file in store.glob("eval-*/config.json"):
+        c = json.loads(cfg_file.read_text())
+        m = re.match(r"PGD-(\d+)", str(c.get("attack", "")))
+        n = float(c.get("n", 0) or 0)
+        if m:
+            total += (int(m[1]) + 1) * n
+        if c.get("autoattack"):
+            aa = re.search(r"n=(\d+)", c["autoattack"])
+            total += AA_PASSES_PER_IMAGE * (int(aa[1]) if aa else n)
+    return total * scale
+
+
+def project(profile: str = "gpu", workdir: Path = Path("bench/projection"),
+            net: tuple[str, float] = ("resnet18", 1.0), gpu: str = "H100") -> list[dict]:
+    """Projected device time of a profile's report: each notebook dry-run here at tiny sizes
+    but the profile's epochs, in a store of its own (as a fresh device call would start),
+    its training passes (counted by the runs) and attack passes (from the stored evaluations)
+    scaled to the profile's image counts, at ANCHOR_SHARE_OF_PEAK of the GPU's bf16 peak.
+    Needs the data (TICKETS_DATA); takes a few minutes per notebook on 2 cores."""
+    import os
+
+    from tickets import parameters, report
+
+    fwd = forward_flops(models.build(net[0], width=net[1], remaining=0.1), torch.device("cpu"))
+    rate = ANCHOR_SHARE_OF_PEAK * BF16_PEAK_TFLOPS[gpu] * 1e12
+    rows = []
+    for nb in report.notebooks():
+        prof = report.profile_params(profile, nb)
+        small = parameters.tiny(prof, parameters.EPOCH_NAMES)
+        store = workdir / nb.stem
+        shutil.rmtree(store, ignore_errors=True)
+        os.environ["TICKETS_STORE"] = str(store)
+        report.main(["--profile", profile, "--tiny", "--tiny-keep", *parameters.EPOCH_NAMES,
+                     "--notebooks", nb.stem[:2], "--out", str(workdir / "notebooks"),
+                     "--execute-only"])
+        n_train = prof.get("n_train") or 50_000 - int(prof.get("n_val", 0))
+        train = sum(json.loads(f.read_text())["passes"] for f in store.glob("train-*/result.json"))
+        train *= n_train / small["n_train"]
+        evals = _eval_passes(store, prof.get("n_test", 1) / small.get("n_test", 1))
+        seconds = (train + evals) * 3 * fwd / rate
+        rows.append({"notebook": nb.stem, "train_gpasses": train / 1e9,
+                     "attack_gpasses": evals / 1e9, "projected_min": seconds / 60})
+    return rows
+
+
 ADOPT_AT = 1.10  # a lever is adopted when it is at least 10 % faster
 
 
@@ -390,7 +450,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--probe-width", type=float, default=0.5)
     ap.add_argument("--probe-lr", type=float, default=0.1)
     ap.add_argument("--probe-n-train", type=int, default=10_000)
+    ap.add_argument("--project", metavar="PROFILE",
+                    help="only project the device time of PROFILE's report from dry runs here")
     a = ap.parse_args(argv)
+    if a.project:
+        rows = project(a.project)
+        for r in rows:
+            print(f"  {r['notebook']:<26} train {r['train_gpasses']:7.3f} G passes, attacks "
+                  f"{r['attack_gpasses']:7.3f} G passes, {r['projected_min']:6.1f} min")
+        total = sum(r["projected_min"] for r in rows)
+        print(f"projected device time: {total:.1f} min at {100 * ANCHOR_SHARE_OF_PEAK:.1f} % "
+              f"of the bf16 peak (anchor: NVIDIA DeepLearningExamples ResNet-50 v1.5, A100)")
+        return
     if a.scale_probe:
         print(json.dumps(scale_probe(a.scale_probe, a.probe_epochs, a.probe_width, a.probe_lr,
                                      a.probe_n_train), indent=1))

@@ -257,14 +257,22 @@ TINY_SIZES: dict[str, int] = {
 TINY_WIDTH = 1 / 8  # every width (and list of widths) is scaled by this factor
 
 
-def tiny(params: Mapping[str, Any]) -> dict[str, Any]:
+EPOCH_NAMES = ("epochs", "pretrain_epochs", "retrain_epochs", "fgsm_epochs",
+               "fgsm_retrain_epochs", "dense_epochs", "warmup_epochs", "early_epochs")
+
+
+def tiny(params: Mapping[str, Any], keep: Iterable[str] = ()) -> dict[str, Any]:
     """A profile's parameters shrunk for a dry run (make test runs the gpu and paper profiles
     this way on the CPU): each size in TINY_SIZES replaced where the profile sets it (a size of
     0, such as aa_n: 0, stays 0: the step stays off), and every width multiplied by TINY_WIDTH.
     Everything else (models, ratios, attacks, methods, seeds) is the profile's own, so a
-    parameter name or code path that the profile uses and the notebook lacks fails here."""
+    parameter name or code path that the profile uses and the notebook lacks fails here.
+    keep: sizes left at the profile's values (EPOCH_NAMES for a run that counts the profile's
+    passes, tickets.bench --project)."""
     out = dict(params)
     for name, size in TINY_SIZES.items():
+        if name in keep:
+            continue
         # n_train: 0 means the whole training split, which shrinks too
         if name in out and (out[name] != 0 or name == "n_train"):
             out[name] = size

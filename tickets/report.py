@@ -50,14 +50,14 @@ def profile_params(profile: str, nb: Path) -> dict:
 
 
 def run_params(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
-               tiny: bool = False) -> dict:
+               tiny: bool = False, keep: list[str] | tuple = ()) -> dict:
     """The parameters a notebook runs with: its profile (shrunk by tickets.parameters.tiny for
     a dry run), then `extra` (--param), checked against its parameters cell before anything
     runs (tickets.parameters)."""
     prof = profile_params(profile, nb)
     # Paths relative to the notebook and the repository, so that no machine's layout is
     # recorded in the executed notebook.
-    params = {**(parameters.tiny(prof) if tiny else prof), **(extra or {}), "profile": profile,
+    params = {**(parameters.tiny(prof, keep) if tiny else prof), **(extra or {}), "profile": profile,
               "results_dir": os.path.relpath(out_dir.resolve(), nb.parent.resolve())}
     try:
         return parameters.check(params, parameters.declared(nb))
@@ -74,11 +74,11 @@ def parse_param(text: str) -> tuple[str, object]:
 
 
 def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
-            tiny: bool = False) -> tuple[Path, float]:
+            tiny: bool = False, keep: list[str] | tuple = ()) -> tuple[Path, float]:
     import papermill as pm
 
     out = out_dir / nb.name
-    params = run_params(nb, profile, out_dir, extra, tiny)
+    params = run_params(nb, profile, out_dir, extra, tiny, keep)
     t0 = time.perf_counter()
     os.environ["TICKETS_PROGRESS"] = "0"  # the kernel inherits it: no bars in the report
     here = os.getcwd()
@@ -231,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tiny", action="store_true",
                     help="a dry run: the profile's sizes shrunk (tickets.parameters.tiny), "
                          "written to reports/<profile>-tiny unless --out says otherwise")
+    ap.add_argument("--tiny-keep", nargs="*", default=[], metavar="NAME",
+                    help="with --tiny: sizes to leave at the profile's values (e.g. epochs)")
     ap.add_argument("--execute-only", action="store_true",
                     help="execute the notebooks but write no HTML and no index (on a machine "
                          "without nbconvert; see tickets.devicerun)")
@@ -259,10 +261,10 @@ def main(argv: list[str] | None = None) -> None:
     extra = dict(parse_param(p) for p in a.param)
     selected = notebooks(a.notebooks)
     for nb in selected:  # every notebook's parameters are checked before the first one runs
-        run_params(nb, a.profile, out_dir, extra, a.tiny)
+        run_params(nb, a.profile, out_dir, extra, a.tiny, a.tiny_keep)
     for nb in selected:
         print(f"[{a.profile}{' tiny' if a.tiny else ''}] running {nb.name} ...", flush=True)
-        executed, secs = execute(nb, a.profile, out_dir, extra, a.tiny)
+        executed, secs = execute(nb, a.profile, out_dir, extra, a.tiny, a.tiny_keep)
         if not a.tiny:
             # keep the first (cold) execution's time: later runs reuse stored results
             timings.setdefault(nb.stem, round(secs))
