@@ -108,3 +108,26 @@ def test_the_index_shows_each_part_with_its_interval(tmp_path):
     text = report.build_index(tmp_path, "smoke").read_text()
     assert "best RST minus dense: <b>+2.0</b> [+1.0, +3.0], 3 seeds" in text
     assert "[-5.0, +1.0]" in text and "inconclusive" in text and "a note" in text
+
+
+def test_the_index_checks_study_01_against_the_cpu_targets(tmp_path):
+    from tickets.claims.base import not_run
+    from tickets.studies.existence import SAME_WIDTH
+
+    def row(kind, r, seed, clean, pgd):
+        return {"kind": kind, "remaining": r, "seed": seed, "clean": clean, "pgd": pgd,
+                "n_test": 1000}
+
+    table = [row("RST", 0.1, s, 0.40 + 0.01 * s, 0.27) for s in range(3)]
+    table += [row("RST", 0.3, s, 0.45, 0.20) for s in range(3)]
+    table += [row(SAME_WIDTH, 1.0, s, 0.44, 0.30) for s in range(3)]
+    record_verdict(tmp_path, not_run("rst-1", "ours", "why"), "cpu", table=table)
+    rows = {r["model"]: r for r in report.scale_check(
+        {"rst-1": {"table": table}}, "cpu")}
+    best = rows["best RST (r=0.1)"]
+    assert best["clean"] == pytest.approx(0.41) and best["pgd"] == pytest.approx(0.27)
+    assert best["met"] and best["seeds"] == 3 and best["n"] == 1000
+    assert rows[SAME_WIDTH]["met"] is False  # 44 % clean misses 45
+    text = report.build_index(tmp_path, "cpu").read_text()
+    assert "best RST (r=0.1)" in text and "missed" in text and "&ge; 45 / 28" in text
+    assert report.scale_check({"rst-1": {"table": table}}, "smoke")[0].get("target") is None

@@ -23,6 +23,7 @@ import yaml
 from tickets import parameters
 from tickets.claims import CLAIMS
 from tickets.store import atomic_write_bytes, atomic_write_json, read_json
+from tickets.studies.existence import RST_SIZE, SAME_WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("smoke", "cpu", "gpu", "paper")
@@ -132,6 +133,62 @@ def _parts_html(parts: list[dict]) -> str:
     return f"<ul class='parts'>{''.join(items)}</ul>" if items else ""
 
 
+# The cpu profile's accuracy targets (strict protocol, PGD-20), mean over the search seeds:
+# study 01's best RST and its dense PGD-AT baseline of the same width.
+ACCURACY_TARGETS = {"cpu": {"best RST": (0.38, 0.24), SAME_WIDTH: (0.45, 0.28)}}
+
+
+def scale_check(results: dict, profile: str) -> list[dict]:
+    """Study 01's best RST (by mean strict PGD accuracy over seeds) and dense baselines: mean
+    clean and PGD accuracy, seeds, images, and the profile's targets where it has them."""
+    table = (results.get("rst-1") or {}).get("table") or []
+    if not table:
+        return []
+    import pandas as pd
+
+    t = pd.DataFrame(table)
+    if "seed" not in t:
+        t["seed"] = 0
+    rst = t[t["kind"] == "RST"]
+    groups = {}
+    if len(rst):
+        best = rst.groupby("remaining")["pgd"].mean().idxmax()
+        groups[f"best RST (r={best:g})"] = ("best RST", rst[rst["remaining"] == best])
+    for kind in (SAME_WIDTH, RST_SIZE):
+        if (t["kind"] == kind).any():
+            groups[kind] = (kind, t[t["kind"] == kind])
+    rows = []
+    targets = ACCURACY_TARGETS.get(profile, {})
+    for label, (key, g) in groups.items():
+        row = {"model": label, "clean": float(g["clean"].mean()), "pgd": float(g["pgd"].mean()),
+               "seeds": int(g["seed"].nunique()), "n": int(g["n_test"].min())}
+        if key in targets:
+            row["target"] = targets[key]
+            row["met"] = bool(row["clean"] >= targets[key][0] and row["pgd"] >= targets[key][1])
+        rows.append(row)
+    return rows
+
+
+def _scale_html(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    body = []
+    for r in rows:
+        target = met = ""
+        if "target" in r:
+            target = f"&ge; {100 * r['target'][0]:.0f} / {100 * r['target'][1]:.0f}"
+            met = (f'<b style="color:{_COLOURS["supported"]}">met</b>' if r["met"]
+                   else f'<b style="color:{_COLOURS["contradicted"]}">missed</b>')
+        body.append(f"<tr><td>{html.escape(r['model'])}</td><td>{100 * r['clean']:.1f} / "
+                    f"{100 * r['pgd']:.1f}</td><td>{r['seeds']}</td><td>{r['n']:,}</td>"
+                    f"<td>{target}</td><td>{met}</td></tr>")
+    return ("<h2>Do the networks learn? Study 01 at this profile</h2><p>Mean over search seeds, "
+            "strict protocol (checkpoint chosen on validation, PGD-20 without early stop), "
+            "natural / robust accuracy in percent.</p><table><thead><tr><th>Model</th>"
+            "<th>Clean / PGD-20</th><th>Seeds</th><th>Test images</th><th>Target</th>"
+            "<th></th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+
+
 def build_index(out_dir: Path, profile: str) -> Path:
     results = {}
     for f in sorted((out_dir / "results").glob("*.json")):
@@ -167,6 +224,8 @@ def build_index(out_dir: Path, profile: str) -> Path:
         secs = timings.get(p.stem)
         when = f"{secs / 60:.1f} min" if secs is not None else ""
         nb_rows.append(f'<li><a href="{p.name}">{p.stem}</a> {when}</li>')
+    if timings:
+        nb_rows.append(f"<li><b>all notebooks: {sum(timings.values()) / 60:.0f} min</b></li>")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tickets report: {profile} profile</title>
 <style>
@@ -191,6 +250,7 @@ number.</p>
 <th>Verdict</th><th>Tested parts: difference in points, 95 % interval, outcome</th><th>Section</th></tr></thead><tbody>
 {''.join(rows)}
 </tbody></table>
+{_scale_html(scale_check(results, profile))}
 <h2>Studies</h2>
 <p>Wall time of each notebook's first execution at this profile. Later executions reuse the
 runs and evaluations found in the store and are faster; notebooks after 01 reuse 01's runs.</p>
