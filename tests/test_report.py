@@ -130,4 +130,5 @@ def test_the_index_checks_study_01_against_the_cpu_targets(tmp_path):
     assert rows[SAME_WIDTH]["met"] is False  # 44 % clean misses 45
     text = report.build_index(tmp_path, "cpu").read_text()
     assert "best RST (r=0.1)" in text and "missed" in text and "&ge; 45 / 28" in text
+    assert "standard error of at most 1.6 points" in text
     assert report.scale_check({"rst-1": {"table": table}}, "smoke")[0].get("target") is None

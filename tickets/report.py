@@ -22,6 +22,7 @@ import yaml
 
 from tickets import parameters
 from tickets.claims import CLAIMS
+from tickets.stats import worst_case_standard_error
 from tickets.store import atomic_write_bytes, atomic_write_json, read_json
 from tickets.studies.existence import RST_SIZE, SAME_WIDTH
 
@@ -182,9 +183,13 @@ def _scale_html(rows: list[dict]) -> str:
         body.append(f"<tr><td>{html.escape(r['model'])}</td><td>{100 * r['clean']:.1f} / "
                     f"{100 * r['pgd']:.1f}</td><td>{r['seeds']}</td><td>{r['n']:,}</td>"
                     f"<td>{target}</td><td>{met}</td></tr>")
+    n = min(r["n"] for r in rows)
+    se = 100 * worst_case_standard_error(n)
     return ("<h2>Do the networks learn? Study 01 at this profile</h2><p>Mean over search seeds, "
             "strict protocol (checkpoint chosen on validation, PGD-20 without early stop), "
-            "natural / robust accuracy in percent.</p><table><thead><tr><th>Model</th>"
+            f"natural / robust accuracy in percent. On {n:,} test images one model's accuracy "
+            f"has a binomial standard error of at most {se:.1f} points.</p>"
+            "<table><thead><tr><th>Model</th>"
             "<th>Clean / PGD-20</th><th>Seeds</th><th>Test images</th><th>Target</th>"
             "<th></th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
 
