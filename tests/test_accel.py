@@ -119,3 +119,12 @@ def test_lever_summary_adopts_at_ten_percent():
     assert rows["2 processes x 1 thread, against 1 x 2"] == (1.02, False)
     assert rows["batch 64 against 128"][1] is True and rows["batch 256 against 128"][1] is False
     assert rows["fast path: bf16"] == (2.5, True)
+
+
+def test_the_fully_connected_share_of_conv4_is_counted():
+    from tickets import bench, models
+
+    share = bench.linear_share_of_flops(models.build("conv4", width=0.5, remaining=0.1))
+    # conv4 at half width: 4096*256 + 256*256 + 256*10 MACs of ~25M in all
+    assert 0.01 < share < 0.05
+    assert bench.linear_share_of_flops(models.build("resnet18", width=0.25)) < share

@@ -174,12 +174,34 @@ def _worker(args: tuple[int, int, int, float]) -> float:
     return time.perf_counter() - t
 
 
+def linear_share_of_flops(model: torch.nn.Module) -> float:
+    """The share of one forward pass's FLOPs spent in matrix products (the fully connected
+    layers) rather than convolutions."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was = model.training
+    model.eval()
+    p = next(model.parameters())
+    x = torch.rand(1, 3, 32, 32, device=p.device).contiguous(
+        memory_format=torch.channels_last)
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(x)
+    model.train(was)
+    ops = {str(k): v for k, v in fc.get_flop_counts()["Global"].items()}
+    linear = sum(v for k, v in ops.items() if k.split(".")[-1] in ("mm", "addmm", "bmm"))
+    return linear / max(1, fc.get_total_flops())
+
+
 def levers(batch: int = 128, steps: int = 12) -> dict:
     """Images per second of the cpu profile's search step under each lever, side by side."""
     import multiprocessing as mp
 
     fig: dict = {}
     model, opt, x, y, adv = _search_setup(batch)
+    # architecture: the share of conv4's forward FLOPs in its fully connected layers bounds
+    # what a head without them could save
+    fig["fc_share_of_flops"] = linear_share_of_flops(model)
+    fig["conv_only_head_speedup_bound"] = 1 / (1 - fig["fc_share_of_flops"])
     # host syncs: .item() every step against results kept on the device
     kept: list = []
     t_sync, t_nosync = _time_pair(lambda: _search_step(model, opt, x, y, adv, True),
@@ -415,6 +437,7 @@ def lever_summary(fig: dict) -> list[tuple[str, float, bool]]:
     """Each measured lever: its label, its speed ratio (>1 faster) and whether it clears
     ADOPT_AT."""
     keys = [("per-step host syncs removed", "host_sync_removed_speedup"),
+            ("conv-only head (bound: conv4's FC share of FLOPs)", "conv_only_head_speedup_bound"),
             ("torch.compile (inductor)", "compile_speedup")]
     for k in fig:
         if m := re.fullmatch(r"processes_(\d+)x1_speedup", k):
