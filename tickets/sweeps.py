@@ -1,6 +1,7 @@
 """RST searches over remaining ratios and over variants of the search: the runs that studies
 01-08 share. A run whose configuration is already in the store (another study's) is reused,
-never trained twice."""
+never trained twice. The runs of a sweep are handed to the executor (tickets.executor) before
+they are evaluated, so that TICKETS_EXECUTOR=local or ray trains them in parallel."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from tickets.config import RunConfig
 from tickets.config import replace as cfg_replace
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
+from tickets.executor import train_all
 from tickets.recipes import rst_config, with_seed
 from tickets.stats import rows_at_best_mean
 from tickets.store import Store
@@ -26,6 +28,8 @@ def rst_sweep(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
               seeds: list[int] | None = None) -> pd.DataFrame:
     """Search one RST per remaining ratio in one random network per seed (tickets.recipes.
     with_seed), and evaluate each; a row per (seed, ratio), with a `seed` column."""
+    train_all([rst_config(with_seed(cfg, s), r) for s in seeds_of(cfg, seeds) for r in ratios],
+              data, store, progress)
     rows = []
     for seed in seeds_of(cfg, seeds):
         scfg = with_seed(cfg, seed)
@@ -44,6 +48,9 @@ def rst_grid(cfg: RunConfig, variants: dict[str, dict], ratios: list[float], dat
     variants maps a label to dotted config changes, e.g.
     {"kaiming_normal": {"model.init": "kaiming_normal"}}.
     """
+    train_all([rst_config(with_seed(cfg_replace(cfg, **changes), s), r)
+               for changes in variants.values() for s in seeds_of(cfg, seeds) for r in ratios],
+              data, store, progress)
     tables = []
     for label, changes in variants.items():
         t = rst_sweep(cfg_replace(cfg, **changes), ratios, data, spec, store, progress, seeds)

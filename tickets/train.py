@@ -11,6 +11,7 @@ steps costs k, and the training update itself costs 1.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -324,16 +325,49 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     through cfg.tag, which the caller must set. save_epochs keeps the weights at the start
     (epoch_0.pt) and at the end of every epoch, for studies of the training dynamics.
     """
-    from tqdm import tqdm
-
     cfg.validate()
-    tc = cfg.train
     device = torch.device(device) if device is not None else default_device()
     store = store or Store()
     run_dir = store.run_dir(cfg, kind="train")
     run = TrainRun(cfg, run_dir)
     if _finished_run(run, save_epochs) is not None:
         return run
+    # One process trains a configuration at a time: another that starts it (a second worker
+    # of a sweep) waits here, then finds it finished.
+    with _run_lock(run_dir):
+        if _finished_run(run, save_epochs) is not None:
+            return run
+        return _train_locked(cfg, data, store, run, device, progress, stop_after_steps,
+                             init_state, checkpoint_every_steps, save_epochs)
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path):
+    """An exclusive lock on a run's folder (fcntl.flock on its .lock file)."""
+    import fcntl
+
+    with open(run_dir / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def finished_run(cfg: RunConfig, store: Store | None = None) -> TrainRun | None:
+    """The stored run of cfg if it finished (and its weight files are whole), else None."""
+    store = store or Store()
+    return _finished_run(TrainRun(cfg, store.run_dir(cfg, kind="train")))
+
+
+def _train_locked(cfg: RunConfig, data: Data, store: Store, run: TrainRun,
+                  device: torch.device, progress: bool, stop_after_steps: int | None,
+                  init_state: dict | None, checkpoint_every_steps: int,
+                  save_epochs: bool) -> TrainRun:
+    from tqdm import tqdm
+
+    tc = cfg.train
+    run_dir = run.directory
 
     accel.configure(device)
     model = prepare_model(cfg, device, init_state)

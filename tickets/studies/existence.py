@@ -8,6 +8,7 @@ import pandas as pd
 from tickets.config import RunConfig
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
+from tickets.executor import train_all
 from tickets.recipes import dense_config, matching_width, rst_config, with_seed
 from tickets.store import Store
 from tickets.sweeps import seeds_of
@@ -25,9 +26,12 @@ def dense_baselines(cfg: RunConfig, rst_table: pd.DataFrame, data: Data, spec: E
     means = rst_table.groupby("remaining")["pgd"].mean()
     kept = int(rst_table[rst_table["remaining"] == means.idxmax()]["kept_params"].iloc[0])
     small_w = matching_width(cfg.model.name, kept, cfg.model.num_classes)
+    widths = ((SAME_WIDTH, cfg.model.width), (RST_SIZE, small_w))
+    train_all([dense_config(with_seed(cfg, s), w, lr) for s in seeds_of(cfg, seeds)
+               for _, w in widths], data, store, progress)
     rows = []
     for seed in seeds_of(cfg, seeds):
-        for label, w in ((SAME_WIDTH, cfg.model.width), (RST_SIZE, small_w)):
+        for label, w in widths:
             run = fit(dense_config(with_seed(cfg, seed), w, lr), data, store, progress)
             rows.append(two_protocol_row(run, data, spec, store, kind=label, remaining=1.0,
                                          width=w))
