@@ -9,7 +9,8 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "tickets"
-TOP = {"tickets.notebook", "tickets.report", "tickets.plots", "tickets.bench", "tickets.devicerun"}
+TOP = {"tickets.notebook", "tickets.report", "tickets.plots", "tickets.bench", "tickets.devicerun",
+       "tickets.ddprun"}
 
 
 def _name(path: Path) -> str:

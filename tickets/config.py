@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,6 +236,23 @@ def config_hash(cfg: Any, length: int = 12) -> str:
                "cfg": _without_late_defaults(to_dict(cfg))}
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def from_dict(cls: type, d: dict[str, Any]) -> Any:
+    """A configuration dataclass from its to_dict() form (a run's config.json): nested
+    configurations rebuilt, lists back to tuples; a field the dict lacks takes its default."""
+    hints = typing.get_type_hints(cls)
+    kw: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        v, t = d[f.name], hints[f.name]
+        if dataclasses.is_dataclass(t) and isinstance(v, dict):
+            v = from_dict(t, v)
+        elif isinstance(v, list):
+            v = tuple(v)
+        kw[f.name] = v
+    return cls(**kw)
 
 
 def replace(cfg: Any, **changes: Any) -> Any:

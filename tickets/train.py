@@ -18,6 +18,7 @@ import math
 import os
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tickets import accel
+from tickets import accel, ddp
 from tickets.attacks import evaluate, passes_per_example, perturb
 from tickets.config import AttackConfig, RunConfig, TrainConfig, config_hash
 from tickets.data import Data, augment
@@ -253,12 +254,19 @@ def _resume(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Checkpo
     return ck
 
 
+def _save(path: Path, model: nn.Module) -> None:
+    """A model's weights, written by rank 0 alone in a distributed run."""
+    if ddp.is_main():
+        atomic_torch_save(path, {"model": model.state_dict()})
+
+
 def _end_of_epoch(model: nn.Module, data: Data, cfg: RunConfig, ck: Checkpoint, epoch: int,
                   lr: float, bs: int, run_dir: Path, save_epochs: bool) -> dict[str, Any]:
     """Close an epoch: its history row, BatchNorm recalibration, validation (and test for the
     paper protocol), and the best/best_test/per-epoch weights."""
     tc = cfg.train
-    sums = ck.host_sums()
+    sums = dict(zip(("loss", "correct", "seen"), ddp.all_sum(list(ck.host_sums().values())),
+                    strict=True))
     row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr,
                            "train_loss": sums["loss"] / sums["seen"],
                            "train_adv_acc": sums["correct"] / sums["seen"]}
@@ -272,12 +280,12 @@ def _end_of_epoch(model: nn.Module, data: Data, cfg: RunConfig, ck: Checkpoint, 
     score = row.get("val_robust", row["train_adv_acc"])
     if score >= ck.best:
         ck.best, ck.best_epoch = score, epoch + 1
-        atomic_torch_save(run_dir / "best.pt", {"model": model.state_dict()})
+        _save(run_dir / "best.pt", model)
     if tc.track_test and row.get("test_robust", -1) >= ck.best_test:
         ck.best_test, ck.best_test_epoch = row["test_robust"], epoch + 1
-        atomic_torch_save(run_dir / "best_test.pt", {"model": model.state_dict()})
+        _save(run_dir / "best_test.pt", model)
     if save_epochs:
-        atomic_torch_save(run_dir / f"epoch_{epoch + 1}.pt", {"model": model.state_dict()})
+        _save(run_dir / f"epoch_{epoch + 1}.pt", model)
     return row
 
 
@@ -292,6 +300,7 @@ def adversarial_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
     loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    ddp.average_gradients(p for group in opt.param_groups for p in group["params"])
     opt.step()
     return loss, logits
 
@@ -304,6 +313,11 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainCon
     if data.cfg.augment:
         x = augment(x, g)
     y = data.train.y[idx]
+    rank, world = ddp.rank_world()
+    if world > 1:  # every rank augments the whole batch alike, then takes its share
+        share = ddp.chunk(len(y))
+        x, y = x[share], y[share]
+        g = torch.Generator(device=x.device).manual_seed(int(g.initial_seed()) * 31 + rank)
     with accel.autocast(tc.precision, x.device):
         loss, logits = adversarial_step(model, opt, x, y, tc.adversary, g, tc.adv_bn)
     apply_masks_(model)  # pruned weights stay exactly zero (fixed-mask training)
@@ -317,13 +331,17 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainCon
 def train(cfg: RunConfig, data: Data, store: Store | None = None,
           device: str | torch.device | None = None, progress: bool = True,
           stop_after_steps: int | None = None, init_state: dict | None = None,
-          checkpoint_every_steps: int = 0, save_epochs: bool = False) -> TrainRun:
+          checkpoint_every_steps: int = 0, save_epochs: bool = False,
+          step_callback: Callable[[nn.Module, int], None] | None = None) -> TrainRun:
     """Train the scores or the weights as cfg says, resuming from a checkpoint if one exists.
 
     stop_after_steps stops (and checkpoints) after that many global steps, as a kill would.
     init_state is a state dict to start from (the fine-tuning studies), part of the run's key
     through cfg.tag, which the caller must set. save_epochs keeps the weights at the start
     (epoch_0.pt) and at the end of every epoch, for studies of the training dynamics.
+    step_callback(model, step) runs after every optimiser step (tickets.ddp checks there that
+    the ranks agree on the masks). Inside a torchrun job (tickets.ddp) the ranks share each
+    batch and rank 0 writes the files.
     """
     cfg.validate()
     device = torch.device(device) if device is not None else default_device()
@@ -334,11 +352,13 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
         return run
     # One process trains a configuration at a time: another that starts it (a second worker
     # of a sweep) waits here, then finds it finished.
-    with _run_lock(run_dir):
+    # (the ranks of a distributed run train it together: no lock between them)
+    lock = _run_lock(run_dir) if ddp.rank_world()[1] == 1 else contextlib.nullcontext()
+    with lock:
         if _finished_run(run, save_epochs) is not None:
             return run
         return _train_locked(cfg, data, store, run, device, progress, stop_after_steps,
-                             init_state, checkpoint_every_steps, save_epochs)
+                             init_state, checkpoint_every_steps, save_epochs, step_callback)
 
 
 @contextlib.contextmanager
@@ -363,7 +383,7 @@ def finished_run(cfg: RunConfig, store: Store | None = None) -> TrainRun | None:
 def _train_locked(cfg: RunConfig, data: Data, store: Store, run: TrainRun,
                   device: torch.device, progress: bool, stop_after_steps: int | None,
                   init_state: dict | None, checkpoint_every_steps: int,
-                  save_epochs: bool) -> TrainRun:
+                  save_epochs: bool, step_callback: Callable | None = None) -> TrainRun:
     from tqdm import tqdm
 
     tc = cfg.train
@@ -371,6 +391,8 @@ def _train_locked(cfg: RunConfig, data: Data, store: Store, run: TrainRun,
 
     accel.configure(device)
     model = prepare_model(cfg, device, init_state)
+    if ddp.rank_world()[1] > 1:
+        ddp.convert_bn(model)
     opt = accel.sgd(trainable_params(model), device, lr=tc.lr, momentum=tc.momentum,
                     weight_decay=tc.weight_decay)
     n = len(data.train)
@@ -379,13 +401,20 @@ def _train_locked(cfg: RunConfig, data: Data, store: Store, run: TrainRun,
     total = tc.epochs * steps_per_epoch
     ckpt = run_dir / "checkpoint.pt"
     ck = _resume(ckpt, model, opt)
+    if not ddp.is_main():  # the checkpoint's running sums are the ranks' total: rank 0 keeps it
+        ck.sums = {"loss": 0.0, "correct": 0, "seen": 0}
 
     def save_checkpoint() -> None:
         ck.model, ck.opt = model.state_dict(), opt.state_dict()
-        ck.save(ckpt)
+        sums = ck.sums
+        ck.sums = dict(zip(sums, ddp.all_sum(list(ck.host_sums().values())), strict=True))
+        if ddp.is_main():
+            ck.save(ckpt)
+        ck.sums = sums
+        ddp.barrier()  # no rank runs on before the checkpoint is on disk
 
     if save_epochs and ck.step == 0:
-        atomic_torch_save(run_dir / "epoch_0.pt", {"model": model.state_dict()})
+        _save(run_dir / "epoch_0.pt", model)
     per_example = passes_per_example(tc.adversary) + 1
     bar = tqdm(total=total, initial=ck.step, disable=not show_progress(progress), leave=False,
                desc=f"{cfg.train.trainable} r={tc.remaining:g} {cfg.model.name}")
@@ -402,6 +431,8 @@ def _train_locked(cfg: RunConfig, data: Data, store: Store, run: TrainRun,
         ck.passes += bs * per_example
         ck.step += 1
         bar.update(1)
+        if step_callback is not None:
+            step_callback(model, ck.step)
         if ck.step % steps_per_epoch == 0:
             row = _end_of_epoch(model, data, cfg, ck, epoch, opt.param_groups[0]["lr"], bs,
                                 run_dir, save_epochs)
@@ -417,10 +448,12 @@ def _train_locked(cfg: RunConfig, data: Data, store: Store, run: TrainRun,
             bar.close()
             return _copy_progress(run, ck)
     bar.close()
-    atomic_torch_save(run_dir / "last.pt", {"model": model.state_dict()})
+    _save(run_dir / "last.pt", model)
     _copy_progress(run, ck).finished = True
-    store.save_result(cfg, run.result(), kind="train")
-    ckpt.unlink(missing_ok=True)
+    if ddp.is_main():
+        store.save_result(cfg, run.result(), kind="train")
+        ckpt.unlink(missing_ok=True)
+    ddp.barrier()
     return run
 
 
