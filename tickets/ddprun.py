@@ -1,7 +1,7 @@
 """The torchrun entry point of a distributed run (tickets.ddp says how it works).
 
     python -m torch.distributed.run --nproc_per_node=2 -m tickets.ddprun \\
-        --config run.json --data-config data.json [--store runs] [--check-masks]
+        --config run.json [--data-config data.json] [--store runs] [--check-masks]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, type=Path, help="the run's config.json")
-    ap.add_argument("--data-config", required=True, type=Path,
-                    help="the data configuration (DataConfig as JSON)")
+    ap.add_argument("--data-config", type=Path, default=None,
+                    help="the data configuration (DataConfig as JSON); default: the run's own")
     ap.add_argument("--store", default=None, help="default TICKETS_STORE or runs/")
     ap.add_argument("--checkpoint-every-steps", type=int, default=0)
     ap.add_argument("--check-masks", action="store_true",
@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         if cuda:
             torch.cuda.set_device(device)
         cfg = from_dict(RunConfig, json.loads(a.config.read_text()))
-        data = load(from_dict(DataConfig, json.loads(a.data_config.read_text())), device)
+        data_cfg = (from_dict(DataConfig, json.loads(a.data_config.read_text()))
+                    if a.data_config else cfg.data)
+        data = load(data_cfg, device)
         callback = check_masks if a.check_masks else None
         run = train(cfg, data, Store(a.store), device=device, progress=is_main(),
                     checkpoint_every_steps=a.checkpoint_every_steps, step_callback=callback)
