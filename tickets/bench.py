@@ -44,6 +44,21 @@ def _time_pair(a: Callable[[], None], b: Callable[[], None], device: torch.devic
     return statistics.median(ta), statistics.median(tb)
 
 
+def _time_one(fn: Callable[[], None], device: torch.device, repeats: int,
+              warmup: int = 2) -> float:
+    """The median seconds of fn over repeats, after warm-up calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def _train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                 opt: torch.optim.Optimizer, adversary: Callable | None = None) -> None:
     if adversary is not None:
@@ -333,18 +348,18 @@ def gpu_levers(device: torch.device, name: str = "resnet18", width: float = 1.0,
 
     fig: dict = {}
     full, model, x, y = _fast_search(device, name, width, batch, steps)
+    fulls = []  # the fast path's step time, from every side-by-side comparison
     for part in ("bf16", "channels_last", "fused", "benchmark"):
         without, *_ = _fast_search(device, name, width, batch, steps, **{part: False})
         t_full, t_without = _time_pair(full, without, device, repeats)
         fig[f"fast_path_{part}_speedup"] = t_without / t_full
+        fulls.append(t_full)
     torch.backends.cudnn.benchmark = device.type == "cuda"
-    t_full, _ = _time_pair(full, full, device, repeats)
-    fig["search_images_per_s"] = batch / t_full
+    fig["search_images_per_s"] = batch / statistics.median(fulls)
     net = model.eval()
     with accel.autocast("bf16", device):
-        t_eval, _ = _time_pair(lambda: attacks.pgd(net, x, y, steps=20),
-                               lambda: attacks.pgd(net, x, y, steps=20), device,
-                               max(2, repeats // 2))
+        t_eval = _time_one(lambda: attacks.pgd(net, x, y, steps=20), device,
+                           max(2, repeats // 2))
     fig["pgd20_eval_images_per_s"] = batch / t_eval
     fwd = forward_flops(models.build(name, width=width, remaining=0.1).to(device), device)
     fig["forward_gflops_per_image"] = fwd / 1e9
