@@ -10,7 +10,16 @@ from tickets import claims
 from tickets.claims import awt as ca
 from tickets.claims import boosting as cb
 from tickets.claims import rst as cr
-from tickets.claims.base import CONTRADICTED, INCONCLUSIVE, PARTLY, SUPPORTED, Part, combine
+from tickets.claims.base import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    PARTLY,
+    SUPPORTED,
+    Part,
+    at_chance,
+    combine,
+    parity,
+)
 from tickets.stats import Difference
 
 N = 1000  # test images of the constructed tables
@@ -42,7 +51,7 @@ def check(v, expected: str) -> None:
         if p["outcome"] == SUPPORTED:
             assert (p["low"] > p["threshold"]) if p["expected_sign"] > 0 else (
                 p["high"] < p["threshold"])
-        if p["outcome"] == INCONCLUSIVE:
+        if p["outcome"] == INCONCLUSIVE and not p.get("uninformative"):
             assert p["low"] <= p["threshold"] <= p["high"]
     if expected == SUPPORTED:
         assert all(p["outcome"] == SUPPORTED for p in v.parts)
@@ -62,6 +71,22 @@ def test_combine_grades_parts():
     assert combine([]) == "not run"
     assert Part("t", _diff(0.01, 0.03), threshold=0.02).outcome == INCONCLUSIVE
     assert Part("n", _diff(-0.03, -0.01), expected_sign=-1).outcome == SUPPORTED
+
+
+def test_parity_against_a_model_at_chance_is_inconclusive():
+    """Two models that both predict one class agree on every image: the interval of their
+    difference is [0, 0], inside any tolerance, yet it shows nothing. A "matches" part whose
+    reference is at chance is inconclusive; one whose reference learned is graded as usual."""
+    one_class = "".join("1" if i % 10 == 0 else "0" for i in range(N))  # 10 %: chance
+    floor = pd.DataFrame([{"pgd_correct": one_class, "seed": 0}])
+    assert at_chance(floor) and not at_chance(pd.DataFrame([row(0.0)]))
+    p = parity("x", floor, floor, 0.02)
+    assert p.difference.low == p.difference.high == 0.0
+    assert p.outcome == INCONCLUSIVE and "chance" in p.describe()
+    learned = pd.DataFrame([row(0.0)])
+    assert parity("y", pd.DataFrame([row(0.0)]), learned, 0.02).outcome == SUPPORTED
+    assert parity("z", pd.DataFrame([row(-0.1)]), learned, 0.02).outcome == CONTRADICTED
+    assert parity("y", floor, learned, 0.02).outcome == CONTRADICTED  # a at chance: no guard
 
 
 def test_every_claim_has_its_notebook_section():

@@ -7,7 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tickets.claims.base import Claim, Part, Verdict, compare, graded, outcome_matrix, pct, register
+from tickets.claims.base import (
+    Claim,
+    Part,
+    Verdict,
+    compare,
+    graded,
+    outcome_matrix,
+    parity,
+    pct,
+    register,
+)
 from tickets.stats import paired_difference
 
 PAPER = "Shi et al. 2022 (AWT), arXiv 2202.06488"
@@ -32,8 +42,7 @@ def verdict_awt_parity(t: pd.DataFrame) -> Verdict:
     for s, g in t[t["method"] != "dense"].groupby("sparsity"):
         awt = g[g["method"] == "awt"]
         base = g[g["method"] != "awt"].groupby("method")["pgd"].mean().idxmax()
-        parts += [Part(f"{100 * s:g} %: AWT minus dense PGD-AT", compare(awt, dense),
-                       -AWT_TOLERANCE),
+        parts += [parity(f"{100 * s:g} %: AWT minus dense PGD-AT", awt, dense, AWT_TOLERANCE),
                   Part(f"{100 * s:g} %: AWT minus {base}", compare(awt, g[g["method"] == base]))]
     wide = t[t["method"] != "dense"].pivot_table(index="sparsity", columns="method",
                                                  values="pgd", aggfunc="mean")

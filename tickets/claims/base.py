@@ -72,16 +72,20 @@ class Part:
     difference: Difference
     threshold: float = 0.0
     expected_sign: int = 1
+    uninformative: str = ""  # why this comparison cannot support the claim (then inconclusive)
 
     @property
     def outcome(self) -> str:
+        if self.uninformative:
+            return INCONCLUSIVE
         return self.difference.outcome(self.expected_sign, self.threshold)
 
     def describe(self) -> str:
         side = ">" if self.expected_sign > 0 else "<"
         t = 100 * self.threshold if self.difference.percent else self.threshold
+        why = f" ({self.uninformative})" if self.uninformative else ""
         return (f"{self.name}: {self.difference.describe()}, paper's side "
-                f"{side} {t:+g}: {self.outcome}")
+                f"{side} {t:+g}: {self.outcome}{why}")
 
     def as_dict(self) -> dict:
         d = self.difference
@@ -89,7 +93,7 @@ class Part:
                 "level": d.level, "n_images": d.n_images, "n_seeds": d.n_seeds,
                 "p_value": d.p_value, "threshold": self.threshold,
                 "expected_sign": self.expected_sign, "outcome": self.outcome,
-                "percent": d.percent, "unit": d.unit}
+                "percent": d.percent, "unit": d.unit, "uninformative": self.uninformative}
 
 
 def combine(parts: list[Part]) -> str:
@@ -167,6 +171,24 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, col: str = "pgd_correct",
         ma, mb = np.broadcast_arrays(ma, mb)
     n = min(ma.shape[1], mb.shape[1])
     return paired_difference(ma[:, :n], mb[:, :n], seed=seed)
+
+
+def at_chance(rows: pd.DataFrame, col: str = "pgd_correct", chance: float = 0.1) -> bool:
+    """Whether the accuracy of `rows` (pooled over seeds and images) is within two standard
+    errors of chance: such a model has learned nothing a comparison could rest on."""
+    m = outcome_matrix(rows, col)
+    n = m.size
+    return float(m.mean()) <= chance + 2 * np.sqrt(chance * (1 - chance) / n)
+
+
+def parity(name: str, a: pd.DataFrame, reference: pd.DataFrame, tolerance: float,
+           col: str = "pgd_correct", chance: float = 0.1) -> Part:
+    """The part "a matches `reference`": a minus reference lies above -tolerance. A model at
+    chance is matched by any other model at chance, so when the reference is at chance the
+    part is inconclusive whatever its interval says."""
+    why = (f"the reference is at chance level, {pct(outcome_matrix(reference, col).mean())} %"
+           if at_chance(reference, col, chance) else "")
+    return Part(name, compare(a, reference, col), -tolerance, uninformative=why)
 
 
 def mean_by(t: pd.DataFrame, by: str | list[str], col: str = "pgd") -> pd.Series:

@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tickets.claims.base import Claim, Part, Verdict, compare, graded, outcome_matrix, pct, register
+from tickets.claims.base import (
+    Claim,
+    Part,
+    Verdict,
+    graded,
+    outcome_matrix,
+    parity,
+    pct,
+    register,
+)
 from tickets.stats import exact, normal_combination, normal_difference, paired_difference
 
 PAPER = "Li et al. 2020 (boosting tickets), arXiv 2003.05733"
@@ -73,7 +82,7 @@ def verdict_fgsm_ticket(table: pd.DataFrame) -> Verdict:
     t = table[table["kind"] != "dense PGD-AT"]
     ratio = float(t["total_passes"].iloc[0]) / float(d["total_passes"].iloc[0])
     sec_ratio = float(t["total_seconds"].iloc[0]) / max(float(d["total_seconds"].iloc[0]), 1e-9)
-    parts = [Part("ticket minus dense PGD-AT, PGD accuracy", compare(t, d), -COST_TOLERANCE),
+    parts = [parity("ticket minus dense PGD-AT, PGD accuracy", t, d, COST_TOLERANCE),
              Part("1 minus the ticket's cost over dense PGD-AT's, in passes", exact(1 - ratio))]
     ours = (f"ticket {pct(t['pgd'].mean())} / {pct(t['clean'].mean())} (PGD / clean) after "
             f"{int(t['epochs'].iloc[0])} PGD epochs vs dense {pct(d['pgd'].mean())} / "

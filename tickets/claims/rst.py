@@ -15,6 +15,7 @@ from tickets.claims.base import (
     mean_by,
     not_run,
     outcome_matrix,
+    parity,
     pct,
     register,
 )
@@ -88,10 +89,8 @@ def verdict_existence(rst: pd.DataFrame, dense: pd.DataFrame) -> Verdict:
     best = rows_at_best_mean(rst.assign(variant="RST"))["RST"]
     kinds = list(dict.fromkeys(dense["kind"]))
     same, small = dense[dense["kind"] == kinds[0]], dense[dense["kind"] == kinds[1]]
-    parts = [Part("best RST minus same-width dense PGD-AT", compare(best, same),
-                  -EXISTENCE_CLOSE),
-             Part("best RST minus the dense net of its size", compare(best, small),
-                  -MATCH_TOLERANCE)]
+    parts = [parity("best RST minus same-width dense PGD-AT", best, same, EXISTENCE_CLOSE),
+             parity("best RST minus the dense net of its size", best, small, MATCH_TOLERANCE)]
     ours = (f"best RST (r={best['remaining'].iloc[0]:g}) {pct(best['clean'].mean())} / "
             f"{pct(best['pgd'].mean())}; dense PGD-AT {pct(same['clean'].mean())} / "
             f"{pct(same['pgd'].mean())}; same-size dense {pct(small['clean'].mean())} / "
