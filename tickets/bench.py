@@ -285,6 +285,37 @@ def scale_probe(which: list[str], epochs: int = 12, width: float = 0.5, lr: floa
     return out
 
 
+def sweep_speedup(n_runs: int = 4, epochs: int = 2, n_train: int = 5000, workers: int = 2,
+                  store: str = "bench/sweep-store") -> dict:
+    """Wall time of one small sweep of the cpu profile's RST searches (conv4 width 0.5, PGD-2,
+    batch 128; n_runs seeds at 10 % remaining) trained through the `inline` executor with all
+    torch threads, then again from an empty store through `local:workers`, each worker with
+    cores / workers threads. Process start-up and data loading count: they are part of what a
+    study pays. Needs the data (TICKETS_DATA)."""
+    from tickets import executor
+    from tickets.evaluation import load_data
+    from tickets.recipes import base_config, rst_config, with_seed
+    from tickets.store import Store
+    from tickets.train import fit
+
+    cfg = base_config(model="conv4", width=0.5, n_train=n_train, n_val=1000, epochs=epochs,
+                      batch_size=128, lr=0.1, schedule="cosine", adversary="pgd", adv_steps=2,
+                      val_steps=5, n_val_eval=500, track_test=False)
+    cfgs = [rst_config(with_seed(cfg, s), 0.1) for s in range(n_runs)]
+    data = load_data(cfg, 1000)
+    out: dict = {"n_runs": n_runs, "epochs": epochs, "n_train": n_train, "workers": workers}
+    for kind in ("inline", f"local:{workers}"):
+        root = Path(store) / kind.replace(":", "")
+        shutil.rmtree(root, ignore_errors=True)
+        t = time.perf_counter()
+        executor.train_all(cfgs, data, Store(root), progress=False, spec=executor.parse(kind))
+        for c in cfgs:  # inline trains here; after local this only reads the finished runs
+            fit(c, data, Store(root), progress=False)
+        out[f"{kind}_seconds"] = time.perf_counter() - t
+    out[f"sweep_local{workers}_speedup"] = out["inline_seconds"] / out[f"local:{workers}_seconds"]
+    return out
+
+
 # ---- the GPU fast path (issue: the gpu profile, ready on first contact with a GPU) ------------
 # Dense bf16 tensor-core peaks in TFLOP/s, from NVIDIA's H100 and H200 datasheets (the sparse
 # figures are twice these).
@@ -457,6 +488,8 @@ def lever_summary(fig: dict) -> list[tuple[str, float, bool]]:
     for k in fig:
         if m := re.fullmatch(r"processes_(\d+)x1_speedup", k):
             keys.append((f"{m[1]} processes x 1 thread, against 1 x {m[1]}", k))
+        if m := re.fullmatch(r"sweep_local(\d+)_speedup", k):
+            keys.append((f"a sweep through local:{m[1]}, against inline", k))
     keys += [(f"fast path: {k[len('fast_path_'):-len('_speedup')]}", k)
              for k in fig if k.startswith("fast_path_")]
     rows = [(label, float(fig[k]), float(fig[k]) >= ADOPT_AT) for label, k in keys if k in fig]
@@ -488,6 +521,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--probe-width", type=float, default=0.5)
     ap.add_argument("--probe-lr", type=float, default=0.1)
     ap.add_argument("--probe-n-train", type=int, default=10_000)
+    ap.add_argument("--sweep", action="store_true",
+                    help="only time a small cpu-profile sweep through the inline executor and "
+                         "through local:2 (about 5 min; needs the data)")
     ap.add_argument("--project", metavar="PROFILE",
                     help="only project the device time of PROFILE's report from dry runs here")
     a = ap.parse_args(argv)
@@ -499,6 +535,12 @@ def main(argv: list[str] | None = None) -> None:
         total = sum(r["projected_min"] for r in rows)
         print(f"projected device time: {total:.1f} min at {100 * ANCHOR_SHARE_OF_PEAK:.1f} % "
               f"of the bf16 peak (anchor: NVIDIA DeepLearningExamples ResNet-50 v1.5, A100)")
+        return
+    if a.sweep:
+        fig = sweep_speedup()
+        print(json.dumps(fig, indent=1))
+        for label, ratio, adopted in lever_summary(fig):
+            print(f"  {label:<48} {ratio:6.2f}x  {'wins' if adopted else 'below the bar'}")
         return
     if a.scale_probe:
         print(json.dumps(scale_probe(a.scale_probe, a.probe_epochs, a.probe_width, a.probe_lr,

@@ -130,7 +130,9 @@ def _parts_html(parts: list[dict]) -> str:
         seeds = f", {p['n_seeds']} seed{'s' if p['n_seeds'] > 1 else ''}"
         items.append(f"<li>{html.escape(p['name'])}: <b>{f(p['estimate'])}</b> {ci}{seeds} "
                      f"(paper: {side} {scale * p['threshold']:+g}) "
-                     f'<span style="color:{colour};font-weight:bold">{p["outcome"]}</span></li>')
+                     f'<span style="color:{colour};font-weight:bold">{p["outcome"]}</span>'
+                     f"{' (' + html.escape(p['uninformative']) + ')' if p.get('uninformative') else ''}"
+                     "</li>")
     return f"<ul class='parts'>{''.join(items)}</ul>" if items else ""
 
 
