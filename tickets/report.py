@@ -205,6 +205,8 @@ def build_index(out_dir: Path, profile: str) -> Path:
     tf = out_dir / "timings.json"
     if tf.exists():
         timings = read_json(tf)
+    # "_notes": how a notebook's time was taken, when not in one execution
+    time_notes = timings.pop("_notes", {})
     rows = []
     for c in CLAIMS:
         r = results.get(c.id)
@@ -230,6 +232,8 @@ def build_index(out_dir: Path, profile: str) -> Path:
     for p in sorted(out_dir.glob("[0-9][0-9]_*.html")):
         secs = timings.get(p.stem)
         when = f"{secs / 60:.1f} min" if secs is not None else ""
+        if p.stem in time_notes:
+            when += f" ({html.escape(time_notes[p.stem])})"
         nb_rows.append(f'<li><a href="{p.name}">{p.stem}</a> {when}</li>')
     if timings:
         nb_rows.append(f"<li><b>all notebooks: {sum(timings.values()) / 60:.0f} min</b></li>")
@@ -325,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     tf = out_dir / "timings.json"
     timings = read_json(tf) if tf.exists() else {}
+    time_notes = timings.pop("_notes", {})
     extra = dict(parse_param(p) for p in a.param)
     selected = notebooks(a.notebooks)
     for nb in selected:  # every notebook's parameters are checked before the first one runs
@@ -335,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
         if not a.tiny:
             # keep the first (cold) execution's time: later runs reuse stored results
             timings.setdefault(nb.stem, round(secs))
-            atomic_write_json(tf, timings)
+            atomic_write_json(tf, {**timings, **({"_notes": time_notes} if time_notes else {})})
         if not a.execute_only:
             to_html(executed)
         print(f"[{a.profile}] {nb.name} done in {secs / 60:.1f} min", flush=True)
