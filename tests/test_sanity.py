@@ -163,3 +163,18 @@ def test_single_step_check_fails_when_the_gradient_lies_off_the_data(weak_linear
     assert honest[name].passed, honest[name].numbers
     assert not toy[name].passed, toy[name].numbers
     assert toy[name].numbers["FGSM"] < toy[name].numbers["PGD-20"]
+
+
+def test_attack_below_clean_allows_noise_only():
+    import pandas as pd
+    import pytest
+
+    from tickets.sanity import assert_attack_below_clean
+
+    ok = pd.DataFrame({"clean": [0.40, 0.031], "pgd": [0.25, 0.094]})
+    assert_attack_below_clean(ok.iloc[:1], 1000)  # a working attack
+    assert_attack_below_clean(ok, 32)  # 2 of 32 images above clean: within noise at n=32
+    with pytest.raises(AssertionError, match="rows \\[1\\]"):
+        assert_attack_below_clean(ok, 1000)  # 6 points above clean on 1,000 images: broken
+    with pytest.raises(ValueError):
+        assert_attack_below_clean(ok, 0)

@@ -172,6 +172,39 @@ def scale_check(results: dict, profile: str) -> list[dict]:
     return rows
 
 
+def other_scales(results: dict, profile: str) -> list[dict]:
+    """The notebooks whose claims were trained at another scale than study 01's (the training
+    half of their verdict records' `scale`, before the ';', differs from rst-1's), each with
+    the reason its profile YAML gives in its leading comment."""
+    def training(scale: str) -> str:
+        return scale.split(";")[0].strip()
+
+    ref = training((results.get("rst-1") or {}).get("scale") or "")
+    if not ref:
+        return []
+    seen: dict[str, dict] = {}
+    for c in CLAIMS:
+        r = results.get(c.id)
+        if not r or not r.get("scale") or training(r["scale"]) == ref or c.notebook in seen:
+            continue
+        f = ROOT / "params" / profile / f"{c.notebook[:2]}.yaml"
+        why = []
+        for line in (f.read_text().splitlines() if f.exists() else []):
+            if not line.startswith("#"):
+                break
+            why.append(line.lstrip("# ").strip())
+        seen[c.notebook] = {"notebook": c.notebook, "scale": r["scale"], "why": " ".join(why)}
+    return list(seen.values())
+
+
+def _other_scales_html(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    items = "".join(f"<li><b>{html.escape(r['notebook'])}</b>: {html.escape(r['scale'])}. "
+                    f"{html.escape(r['why'])}</li>" for r in rows)
+    return f"<p>Studies trained at another scale than study 01's:</p><ul>{items}</ul>"
+
+
 def _scale_html(rows: list[dict]) -> str:
     if not rows:
         return ""
@@ -262,6 +295,7 @@ number.</p>
 {''.join(rows)}
 </tbody></table>
 {_scale_html(scale_check(results, profile))}
+{_other_scales_html(other_scales(results, profile))}
 <h2>Studies</h2>
 <p>Wall time of each notebook's first execution at this profile. Later executions reuse the
 runs and evaluations found in the store and are faster; notebooks after 01 reuse 01's runs.</p>

@@ -106,3 +106,21 @@ def table(checks: dict[str, list[Check]]) -> pd.DataFrame:
             rows.append({"model": model_name, "check": c.name,
                          "result": "pass" if c.passed else "FAIL", "numbers (%)": nums})
     return pd.DataFrame(rows)
+
+
+def assert_attack_below_clean(table: pd.DataFrame, n: int, robust: str = "pgd",
+                              clean: str = "clean") -> None:
+    """Raise AssertionError naming the rows whose robust accuracy exceeds their clean accuracy
+    by more than sampling noise (two worst-case standard errors at n images). An attack that
+    raises accuracy is broken; one a few images above clean is a net near chance, whose loss
+    the attack raises without changing its guesses for the worse (tiny dry runs)."""
+    from tickets.stats import worst_case_standard_error
+
+    if n < 1:
+        raise ValueError(f"invalid n={n!r}: the number of test images, at least 1")
+    slack = 2 * worst_case_standard_error(n)
+    bad = table[table[robust] > table[clean] + slack]
+    if len(bad):
+        raise AssertionError(f"{robust} accuracy above {clean} by more than {100 * slack:.1f} "
+                             f"points (2 standard errors at n={n}) in rows "
+                             f"{bad.index.tolist()}: {bad[[clean, robust]].to_dict('records')}")
