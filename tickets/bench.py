@@ -444,12 +444,14 @@ def _eval_passes(store: Path, scale: float) -> float:
 
 
 def project(profile: str = "gpu", workdir: Path = Path("bench/projection"),
-            net: tuple[str, float] = ("resnet18", 1.0), gpu: str = "H100") -> list[dict]:
+            net: tuple[str, float] = ("resnet18", 1.0), gpu: str = "H100",
+            rerun: bool = True) -> list[dict]:
     """Projected device time of a profile's report: each notebook dry-run here at tiny sizes
     but the profile's epochs, in a store of its own (as a fresh device call would start),
     its training passes (counted by the runs) and attack passes (from the stored evaluations)
     scaled to the profile's image counts, at ANCHOR_SHARE_OF_PEAK of the GPU's bf16 peak.
-    Needs the data (TICKETS_DATA); takes a few minutes per notebook on 2 cores."""
+    Needs the data (TICKETS_DATA); takes a few minutes per notebook on 2 cores. rerun=False
+    counts the stores an earlier projection left in workdir."""
     import os
 
     from tickets import parameters, report
@@ -460,12 +462,17 @@ def project(profile: str = "gpu", workdir: Path = Path("bench/projection"),
     for nb in report.notebooks():
         prof = report.profile_params(profile, nb)
         small = parameters.tiny(prof, parameters.EPOCH_NAMES)
-        store = workdir / nb.stem
-        shutil.rmtree(store, ignore_errors=True)
-        os.environ["TICKETS_STORE"] = str(store)
-        report.main(["--profile", profile, "--tiny", "--tiny-keep", *parameters.EPOCH_NAMES,
-                     "--notebooks", nb.stem[:2], "--out", str(workdir / "notebooks"),
-                     "--execute-only"])
+        # absolute: the notebooks' kernels run in notebooks/, not here
+        store = (workdir / nb.stem).resolve()
+        if not rerun:
+            if not store.is_dir():
+                raise SystemExit(f"no projection store {store}: run --project without --reuse")
+        else:
+            shutil.rmtree(store, ignore_errors=True)
+            os.environ["TICKETS_STORE"] = str(store)
+            report.main(["--profile", profile, "--tiny", "--tiny-keep", *parameters.EPOCH_NAMES,
+                         "--notebooks", nb.stem[:2], "--out", str(workdir / "notebooks"),
+                         "--execute-only"])
         n_train = prof.get("n_train") or 50_000 - int(prof.get("n_val", 0))
         train = sum(json.loads(f.read_text())["passes"] for f in store.glob("train-*/result.json"))
         train *= n_train / small["n_train"]
@@ -526,9 +533,11 @@ def main(argv: list[str] | None = None) -> None:
                          "through local:2 (about 5 min; needs the data)")
     ap.add_argument("--project", metavar="PROFILE",
                     help="only project the device time of PROFILE's report from dry runs here")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --project: count the stores an earlier projection left")
     a = ap.parse_args(argv)
     if a.project:
-        rows = project(a.project)
+        rows = project(a.project, rerun=not a.reuse)
         for r in rows:
             print(f"  {r['notebook']:<26} train {r['train_gpasses']:7.3f} G passes, attacks "
                   f"{r['attack_gpasses']:7.3f} G passes, {r['projected_min']:6.1f} min")
