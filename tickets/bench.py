@@ -451,12 +451,13 @@ def project(profile: str = "gpu", workdir: Path = Path("bench/projection"),
     its training passes (counted by the runs) and attack passes (from the stored evaluations)
     scaled to the profile's image counts, at ANCHOR_SHARE_OF_PEAK of the GPU's bf16 peak.
     Needs the data (TICKETS_DATA); takes a few minutes per notebook on 2 cores. rerun=False
-    counts the stores an earlier projection left in workdir."""
+    counts the stores an earlier projection left in workdir. Training passes are costed at
+    each run's own network, attack passes at the notebook's (net where the profile names none)."""
     import os
 
     from tickets import parameters, report
 
-    fwd = forward_flops(models.build(net[0], width=net[1], remaining=0.1), torch.device("cpu"))
+    flops: dict[tuple[str, float], float] = {}  # forward FLOPs per image, by (model, width)
     rate = ANCHOR_SHARE_OF_PEAK * BF16_PEAK_TFLOPS[gpu] * 1e12
     rows = []
     for nb in report.notebooks():
@@ -474,10 +475,24 @@ def project(profile: str = "gpu", workdir: Path = Path("bench/projection"),
                          "--notebooks", nb.stem[:2], "--out", str(workdir / "notebooks"),
                          "--execute-only"])
         n_train = prof.get("n_train") or 50_000 - int(prof.get("n_val", 0))
-        train = sum(json.loads(f.read_text())["passes"] for f in store.glob("train-*/result.json"))
-        train *= n_train / small["n_train"]
+        # each run's passes at its own network: the dry run's width over TINY_WIDTH is the
+        # profile's (widths differ between a notebook's runs); attacks at the notebook's net
+        train = train_flops = 0.0
+        for f in store.glob("train-*/result.json"):
+            passes = json.loads(f.read_text())["passes"] * n_train / small["n_train"]
+            m = json.loads((f.parent / "config.json").read_text())["model"]
+            key = (m["name"], round(m["width"] / parameters.TINY_WIDTH, 6))
+            if key not in flops:
+                flops[key] = forward_flops(models.build(key[0], width=key[1], remaining=0.1),
+                                           torch.device("cpu"))
+            train += passes
+            train_flops += passes * flops[key]
         evals = _eval_passes(store, prof.get("n_test", 1) / small.get("n_test", 1))
-        seconds = (train + evals) * 3 * fwd / rate
+        nb_net = (prof.get("model", net[0]), float(prof.get("width", net[1])))
+        if nb_net not in flops:
+            flops[nb_net] = forward_flops(models.build(nb_net[0], width=nb_net[1], remaining=0.1),
+                                          torch.device("cpu"))
+        seconds = 3 * (train_flops + evals * flops[nb_net]) / rate
         rows.append({"notebook": nb.stem, "train_gpasses": train / 1e9,
                      "attack_gpasses": evals / 1e9, "projected_min": seconds / 60})
     return rows
