@@ -20,6 +20,7 @@ from tickets.stats import (
     SUPPORTED,
     Difference,
     paired_difference,
+    standard_error,
 )
 
 PARTLY, NOT_RUN = "partly", "not run"
@@ -178,7 +179,7 @@ def at_chance(rows: pd.DataFrame, col: str = "pgd_correct", chance: float = 0.1)
     errors of chance: such a model has learned nothing a comparison could rest on."""
     m = outcome_matrix(rows, col)
     n = m.size
-    return float(m.mean()) <= chance + 2 * np.sqrt(chance * (1 - chance) / n)
+    return float(m.mean()) <= chance + 2 * standard_error(chance, n)
 
 
 def parity(name: str, a: pd.DataFrame, reference: pd.DataFrame, tolerance: float,
