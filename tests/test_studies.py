@@ -147,6 +147,37 @@ def test_dense_baselines_match_the_budget_and_the_best_tickets_size(rst_cfg, syn
     assert not models[existence.SAME_WIDTH].model.masked
 
 
+def test_sanity_checks_and_r2s_transfer_reuse_the_dense_baselines(rst_cfg, synth, rst_store,
+                                                                   monkeypatch):
+    """Study 01's sanity checks and study 08's transfer source are the very dense runs that
+    study 01 trained at its own dense lr: once those exist, nothing trains again."""
+    from tickets import train as train_mod
+    from tickets.config import config_hash
+    from tickets.evaluation import sanity_checks
+    from tickets.recipes import dense_config
+    from tickets.studies import existence, r2s_attacks
+    from tickets.sweeps import rst_sweep
+
+    lr = rst_cfg.train.lr / 2  # unlike the search's lr, as in the cpu profile
+    rst = rst_sweep(rst_cfg, [0.1, 0.5], synth, SPEC, rst_store, progress=False)
+    dense = existence.dense_baselines(rst_cfg, rst, synth, SPEC, rst_store, lr=lr,
+                                      progress=False)
+    assert (dense["lr"] == lr).all()
+    models = existence.evaluated_models(rst_cfg, [0.1, 0.5], dense)
+    trained = {config_hash(dense_config(rst_cfg, w, lr)) for w in dense["width"]}
+    assert {config_hash(models[k]) for k in (existence.SAME_WIDTH, existence.RST_SIZE)} == trained
+
+    def no_training(*a, **k):
+        raise AssertionError("a configuration was trained a second time")
+
+    monkeypatch.setattr(train_mod, "_step", no_training)
+    sanity_checks({k: models[k] for k in (existence.SAME_WIDTH,)}, synth, n=8,
+                  square_queries=5, store=rst_store)
+    res = r2s_attacks.r2s_evaluation(rst_cfg, [0.1, 0.5], synth, SPEC, n=16, eot_n=1, draws=1,
+                                     aa_n=0, store=rst_store, dense_lr=lr)
+    assert res["rows"][-1]["evaluation"].startswith("5 ")
+
+
 def test_lottery_reinit_keeps_the_mask_and_draws_new_weights(rst_cfg, synth, rst_store):
     from tickets.recipes import rst_config
     from tickets.studies import lottery

@@ -34,17 +34,18 @@ def dense_baselines(cfg: RunConfig, rst_table: pd.DataFrame, data: Data, spec: E
         for label, w in widths:
             run = fit(dense_config(with_seed(cfg, seed), w, lr), data, store, progress)
             rows.append(two_protocol_row(run, data, spec, store, kind=label, remaining=1.0,
-                                         width=w))
+                                         width=w, lr=run.cfg.train.lr))
     return pd.DataFrame(rows)
 
 
 def evaluated_models(cfg: RunConfig, ratios: list[float], dense: pd.DataFrame
                      ) -> dict[str, RunConfig]:
     """The configuration of every model the study evaluated, by label: each RST and both dense
-    baselines (for the sanity checks)."""
+    baselines at the learning rate they were trained with (for the sanity checks, which must
+    check the very runs the table reports, not retrain look-alikes)."""
     runs = {f"RST r={r:g}": rst_config(cfg, r) for r in sorted(ratios)}
     for _, d in dense.drop_duplicates("kind").iterrows():
-        runs[d["kind"]] = dense_config(cfg, float(d["width"]))
+        runs[d["kind"]] = dense_config(cfg, float(d["width"]), float(d["lr"]))
     return runs
 
 

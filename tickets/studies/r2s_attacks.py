@@ -214,19 +214,20 @@ def member_rows(sw: Switch, spec: EvalSpec, ratios: list[float],
 def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec, n: int,
                    eot_n: int = 8, draws: int = 5, aa_n: int = 100, aa_eot_iter: int = 20,
                    switch: str = "input", store: Store | None = None,
-                   seeds: list[int] | None = None) -> dict:
+                   seeds: list[int] | None = None, dense_lr: float | None = None) -> dict:
     """The R2S of cfg's tickets at `ratios` under the five evaluations, side by side, for each
     search seed (one random network and its tickets per seed).
 
     Returns rows (per seed, one per evaluation, clean first, with a seed column), members (each
     member's PGD accuracy and outcomes, per seed), storage (bytes) and inference (time against
-    one member), the last two for the first seed's switch."""
+    one member), the last two for the first seed's switch. The transfer source is the dense
+    PGD-AT baseline at dense_lr (study 01's, so its stored run is reused; None: cfg's lr)."""
     rows, members, first = [], [], None
     for s in seeds_of(cfg, seeds):
         scfg = with_seed(cfg, s)
         sw = switch_of(scfg, ratios, data, n, switch, spec.seed, draws, store)
         first = first or sw
-        dense_run = fit(dense_config(scfg), data, store, progress=False)
+        dense_run = fit(dense_config(scfg, lr=dense_lr), data, store, progress=False)
         evals = [clean(sw, store), paper_attack(sw, spec, store),
                  expectation_attack(sw, spec, "loss", store),
                  expectation_attack(sw, spec, "softmax", store), eot_attack(sw, spec, eot_n, store)]
