@@ -121,6 +121,17 @@ def test_lever_summary_adopts_at_ten_percent():
     assert rows["fast path: bf16"] == (2.5, True)
 
 
+def test_adoption_of_a_batch_size_is_read_from_the_cpu_profile(monkeypatch):
+    from tickets import bench
+
+    monkeypatch.setattr(bench, "profile_batch", lambda profile="cpu": 64)
+    assert bench.adoption("batch 64 against 128", True).startswith("adopted")
+    assert bench.adoption("batch 256 against 128", False) == "not adopted"
+    monkeypatch.setattr(bench, "profile_batch", lambda profile="cpu": 128)
+    assert bench.adoption("batch 64 against 128", True).startswith("wins, not adopted")
+    assert bench.adoption("torch.compile (inductor)", False) == "not adopted"
+
+
 def test_the_fully_connected_share_of_conv4_is_counted():
     from tickets import bench, models
 

@@ -82,3 +82,26 @@ def test_schedules():
     cos = config.TrainConfig(epochs=10, lr=0.1, schedule="cosine", warmup_epochs=1)
     assert train.lr_at(cos, 0, 10) == pytest.approx(0.01)
     assert train.lr_at(cos, 99, 10) < 0.001
+
+
+def test_the_ledger_counts_what_reuse_saves(synth, tmp_path, monkeypatch):
+    """Every training call leaves a ledger line; the bench's reuse figure is the passes the
+    notebooks asked for (each run once per notebook) over the passes trained."""
+    from tickets import bench
+
+    a, b = _cfg(synth, **{"train.epochs": 1}), _cfg(synth, **{"train.epochs": 1, "train.seed": 1})
+    store = Store(tmp_path)
+    monkeypatch.setenv("TICKETS_NOTEBOOK", "01_x")
+    ra = train.train(a, synth, store, device="cpu", progress=False)
+    train.train(a, synth, store, device="cpu", progress=False)  # the same notebook again
+    rb = train.train(b, synth, store, device="cpu", progress=False)
+    monkeypatch.setenv("TICKETS_NOTEBOOK", "02_y")
+    train.train(a, synth, store, device="cpu", progress=False)
+    monkeypatch.delenv("TICKETS_NOTEBOOK")
+    train.train(b, synth, store, device="cpu", progress=False)  # no notebook: not counted
+    fig = bench.reuse_figures(tmp_path)
+    assert fig["reuse_notebooks"] == 2 and fig["reuse_runs_asked"] == 3
+    assert fig["reuse_runs_distinct"] == 2 and fig["reuse_runs_trained_in_ledger"] == 2
+    want = (2 * ra.passes + rb.passes) / (ra.passes + rb.passes)
+    assert fig["reuse_training_passes_saved_speedup"] == pytest.approx(want)
+    assert bench.reuse_figures(tmp_path / "empty") == {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shutil
@@ -499,6 +500,38 @@ def project(profile: str = "gpu", workdir: Path = Path("bench/projection"),
     return rows
 
 
+def reuse_figures(store_root: str | Path) -> dict:
+    """What the reuse of runs across notebooks saved, from the store's ledger (written by
+    every training call; `make report` names the notebook): the training passes the notebooks
+    asked for, each notebook counting each run once, against the passes actually trained.
+    Empty when the store has no ledger from a report."""
+    ledger = Path(store_root) / "ledger.jsonl"
+    if not ledger.is_file():
+        return {}
+    asked: dict[str, set[str]] = {}
+    passes: dict[str, int] = {}
+    trained: set[str] = set()
+    for line in ledger.read_text(encoding="utf-8").splitlines():
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+        if not e.get("notebook"):
+            continue  # not asked for by a report's notebook (tests, probes)
+        asked.setdefault(e["notebook"], set()).add(e["run"])
+        passes[e["run"]] = int(e["passes"])
+        if e.get("trained"):
+            trained.add(e["run"])
+    runs = set().union(*asked.values()) if asked else set()
+    if not runs:
+        return {}
+    without = sum(passes[r] for nb in asked.values() for r in nb)
+    once = sum(passes[r] for r in runs)
+    return {"reuse_notebooks": len(asked), "reuse_runs_asked": sum(map(len, asked.values())),
+            "reuse_runs_distinct": len(runs), "reuse_runs_trained_in_ledger": len(trained),
+            "reuse_training_passes_saved_speedup": without / once if once else 1.0}
+
+
 ADOPT_AT = 1.10  # a lever is adopted when it is at least 10 % faster
 
 
@@ -506,6 +539,8 @@ def lever_summary(fig: dict) -> list[tuple[str, float, bool]]:
     """Each measured lever: its label, its speed ratio (>1 faster) and whether it clears
     ADOPT_AT."""
     keys = [("per-step host syncs removed", "host_sync_removed_speedup"),
+            ("reuse of runs across notebooks (training passes)",
+             "reuse_training_passes_saved_speedup"),
             ("conv-only head (bound: conv4's FC share of FLOPs)", "conv_only_head_speedup_bound"),
             ("torch.compile (inductor)", "compile_speedup")]
     for k in fig:
@@ -522,6 +557,30 @@ def lever_summary(fig: dict) -> list[tuple[str, float, bool]]:
                 r = fig[f"batch{b}_images_per_s"] / fig["batch128_images_per_s"]
                 rows.append((f"batch {b} against 128", r, r >= ADOPT_AT))
     return rows
+
+
+def profile_batch(profile: str = "cpu") -> int | None:
+    """The batch size every notebook of `profile` that sets one uses, or None when they
+    differ or the profile sets none."""
+    import yaml
+
+    from tickets.report import ROOT
+
+    sizes = {yaml.safe_load(f.read_text()).get("batch_size")
+             for f in sorted((ROOT / "params" / profile).glob("*.yaml"))} - {None}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def adoption(label: str, wins: bool) -> str:
+    """Whether the project uses a lever, said against the profile where it is a setting."""
+    if m := re.fullmatch(r"batch (\d+) against 128", label):
+        b = profile_batch("cpu")
+        if str(b) == m[1]:
+            return "adopted (params/cpu: batch_size " + m[1] + ")" if wins else \
+                "in the cpu profile, though below the bar"
+        return "wins, not adopted: the cpu profile uses batch " + str(b) if wins else \
+            "not adopted"
+    return "adopted" if wins else "not adopted"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -578,6 +637,7 @@ def main(argv: list[str] | None = None) -> None:
     elif a.levers:
         name, _, width = a.gpu_net.partition(":")
         res["figures"].update(gpu_levers(torch.device(a.device), name, float(width or 1.0)))
+    res["figures"].update(reuse_figures(os.environ.get("TICKETS_STORE", "runs")))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(a.out, res)
     print(f"device={res['device']} torch={res['torch']} threads={res['threads']} "
@@ -587,9 +647,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {k:<{width}}  {v:10.4f}" if isinstance(v, int | float) else f"  {k:<{width}}  {v}")
     levers_seen = lever_summary(res["figures"])
     if levers_seen:
-        print(f"levers (a lever wins at {ADOPT_AT:.2f}x or more; README says which are adopted):")
-        for label, ratio, adopted in levers_seen:
-            print(f"  {label:<48} {ratio:6.2f}x  {'wins' if adopted else 'below the bar'}")
+        print(f"levers (adopted when {ADOPT_AT:.2f}x or more; ratio > 1 is faster):")
+        for label, ratio, wins in levers_seen:
+            print(f"  {label:<52} {ratio:6.2f}x  {adoption(label, wins)}")
+    if "reuse_training_passes_saved_speedup" not in res["figures"]:
+        print("  reuse of runs across notebooks: not measured here (it is read from the "
+              "store's ledger.jsonl, which `make report` writes)")
     print(f"written to {a.out}")
     print(json.dumps({"targets": {"masked_over_dense <= 1.10": {
         k: round(v, 3) for k, v in res["figures"].items() if k.endswith("masked_over_dense")}}}))

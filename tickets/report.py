@@ -83,6 +83,7 @@ def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
     params = run_params(nb, profile, out_dir, extra, tiny, keep)
     t0 = time.perf_counter()
     os.environ["TICKETS_PROGRESS"] = "0"  # the kernel inherits it: no bars in the report
+    os.environ["TICKETS_NOTEBOOK"] = nb.stem  # the store's ledger names who asked for a run
     here = os.getcwd()
     os.chdir(ROOT)
     try:

@@ -148,6 +148,24 @@ class Store:
         atomic_write_json(f, result)
         return f
 
+    LEDGER = "ledger.jsonl"
+    NOTEBOOK_ENV_VAR = "TICKETS_NOTEBOOK"
+
+    def note_use(self, run_dir: Path, trained: bool, passes: int) -> None:
+        """Append one line to the store's ledger: a run asked for, whether this call trained
+        it or found it stored, its training passes, and the notebook that asked
+        (TICKETS_NOTEBOOK, set by `make report`). tickets.bench reads it to measure how much
+        training the reuse of runs across notebooks saves. Best effort: a ledger that cannot
+        be written never stops a run."""
+        line = json.dumps({"run": Path(run_dir).name, "trained": bool(trained),
+                           "passes": int(passes),
+                           "notebook": os.environ.get(self.NOTEBOOK_ENV_VAR, "")})
+        try:
+            with open(self.root / self.LEDGER, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except OSError:
+            pass
+
     def cached(self, cfg: Any, name: str, compute: Any, kind: str | None = None) -> dict:
         """Return the stored result `name` of cfg, computing and storing it when absent."""
         found = self.load_result(cfg, name, kind)

@@ -349,6 +349,7 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     run_dir = store.run_dir(cfg, kind="train")
     run = TrainRun(cfg, run_dir)
     if _finished_run(run, save_epochs) is not None:
+        store.note_use(run_dir, False, run.passes)
         return run
     # One process trains a configuration at a time: another that starts it (a second worker
     # of a sweep) waits here, then finds it finished.
@@ -356,9 +357,13 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     lock = _run_lock(run_dir) if ddp.rank_world()[1] == 1 else contextlib.nullcontext()
     with lock:
         if _finished_run(run, save_epochs) is not None:
+            store.note_use(run_dir, False, run.passes)
             return run
-        return _train_locked(cfg, data, store, run, device, progress, stop_after_steps,
-                             init_state, checkpoint_every_steps, save_epochs, step_callback)
+        run = _train_locked(cfg, data, store, run, device, progress, stop_after_steps,
+                            init_state, checkpoint_every_steps, save_epochs, step_callback)
+    if run.finished and ddp.rank_world()[0] == 0:
+        store.note_use(run_dir, True, run.passes)
+    return run
 
 
 @contextlib.contextmanager
