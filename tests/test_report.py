@@ -132,3 +132,30 @@ def test_the_index_checks_study_01_against_the_cpu_targets(tmp_path):
     assert "best RST (r=0.1)" in text and "missed" in text and "&ge; 45 / 28" in text
     assert "standard error of at most 1.6 points" in text
     assert report.scale_check({"rst-1": {"table": table}}, "smoke")[0].get("target") is None
+
+
+def test_the_index_flags_a_notebook_executed_with_other_parameters(tmp_path):
+    """A committed notebook whose injected parameters differ from params/<profile> as they
+    stand is named, with the difference, so that a report never silently mixes two scales."""
+    import json
+
+    now = report.profile_params("cpu", Path("02_initialisation.ipynb"))
+
+    def executed(params):
+        src = "".join(f"{k} = {v!r}\n" for k, v in params.items())
+        return json.dumps({"cells": [
+            {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "x = 1\n"},
+            {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
+             "source": src}]})
+
+    (tmp_path / "02_initialisation.html").write_text("<html></html>")
+    nb = tmp_path / "02_initialisation.ipynb"
+    nb.write_text(executed({**now, "profile": "cpu", "results_dir": "elsewhere"}))
+    assert report.stale_params(nb, "cpu") == []
+    assert "Not one scale" not in report.build_index(tmp_path, "cpu").read_text()
+    nb.write_text(executed({**now, "batch_size": now["batch_size"] * 2, "profile": "cpu"}))
+    diff = report.stale_params(nb, "cpu")
+    assert diff == [f"batch_size: ran with {now['batch_size'] * 2}, params/cpu now say "
+                    f"{now['batch_size']}"]
+    text = report.build_index(tmp_path, "cpu").read_text()
+    assert "Not one scale" in text and 'make report NOTEBOOKS="02"' in text

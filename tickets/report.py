@@ -230,6 +230,41 @@ def _scale_html(rows: list[dict]) -> str:
             "<th></th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
 
 
+def executed_params(executed: Path) -> dict:
+    """The parameters papermill injected into an executed notebook (its 'injected-parameters'
+    cell, literal assignments only); {} when it has none."""
+    import ast
+    import json
+
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"])
+            out = {}
+            for node in ast.parse(src).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                        isinstance(node.targets[0], ast.Name):
+                    try:
+                        out[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
+            return out
+    return {}
+
+
+def stale_params(executed: Path, profile: str) -> list[str]:
+    """How the parameters an executed notebook ran with differ from its profile's YAML now:
+    'name: ran with X, params/<profile> now say Y', sorted by name. Empty when they agree
+    (results_dir and profile, which the runner sets, are not compared)."""
+    ran = executed_params(executed)
+    if not ran:
+        return []
+    now = profile_params(profile, executed)
+    return [f"{k}: ran with {ran.get(k)!r}, params/{profile} now say {now.get(k)!r}"
+            for k in sorted((set(ran) | set(now)) - {"profile", "results_dir"})
+            if ran.get(k) != now.get(k)]
+
+
 def build_index(out_dir: Path, profile: str) -> Path:
     results = {}
     for f in sorted((out_dir / "results").glob("*.json")):
@@ -262,13 +297,26 @@ def build_index(out_dir: Path, profile: str) -> Path:
             f"{html.escape(r.get('note', '')) if r and r.get('parts') else ''}"
             f"{'' if r and r.get('parts') else html.escape(r['reason']) if r else ''}</td>"
             f"<td>{link}</td></tr>")
-    nb_rows = []
+    nb_rows, stale = [], {}
     for p in sorted(out_dir.glob("[0-9][0-9]_*.html")):
         secs = timings.get(p.stem)
         when = f"{secs / 60:.1f} min" if secs is not None else ""
         if p.stem in time_notes:
             when += f" ({html.escape(time_notes[p.stem])})"
+        executed = p.with_suffix(".ipynb")
+        if profile != "smoke" and executed.exists() and (diff := stale_params(executed, profile)):
+            stale[p.stem] = diff
+            when += (' <b style="color:#9a6700">executed with other parameters than '
+                     f'params/{html.escape(profile)} now hold: '
+                     f'{html.escape("; ".join(diff))}</b>')
         nb_rows.append(f'<li><a href="{p.name}">{p.stem}</a> {when}</li>')
+    stale_html = "" if not stale else (
+        '<p style="border:2px solid #9a6700;padding:8px"><b>Not one scale:</b> '
+        f'{len(stale)} notebook(s) ({html.escape(", ".join(stale))}) were executed with '
+        f'parameters that differ from params/{html.escape(profile)} as they stand (listed under '
+        f'Studies); their rows below come from that earlier execution. '
+        f'<code>make report NOTEBOOKS="{" ".join(k[:2] for k in stale)}"</code> brings them '
+        'up to date.</p>')
     if timings:
         nb_rows.append(f"<li><b>all notebooks: {sum(timings.values()) / 60:.0f} min</b></li>")
     page = f"""<!doctype html>
@@ -291,6 +339,7 @@ paper's side, <b>contradicted</b> when it lies on the other, <b>inconclusive</b>
 the paper's threshold; <b>partly</b> when some parts are supported and others not. At the smoke
 and cpu profiles a result is a trend at small scale, not a reproduction of the paper's
 number.</p>
+{stale_html}
 <table><thead><tr><th>Claim</th><th>Paper</th><th>Ours</th><th>Scale and data</th>
 <th>Verdict</th><th>Tested parts: difference in points, 95 % interval, outcome</th><th>Section</th></tr></thead><tbody>
 {''.join(rows)}
