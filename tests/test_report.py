@@ -159,3 +159,7 @@ def test_the_index_flags_a_notebook_executed_with_other_parameters(tmp_path):
                     f"{now['batch_size']}"]
     text = report.build_index(tmp_path, "cpu").read_text()
     assert "Not one scale" in text and 'make report NOTEBOOKS="02"' in text
+    (tmp_path / "timings.json").write_text('{"02_initialisation": 600}')
+    text = report.build_index(tmp_path, "cpu").read_text()
+    assert "sum of the times above: 10 min</b>, not one cold report" in text
+    assert "all notebooks:" not in text

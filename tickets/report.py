@@ -318,7 +318,16 @@ def build_index(out_dir: Path, profile: str) -> Path:
         f'<code>make report NOTEBOOKS="{" ".join(k[:2] for k in stale)}"</code> brings them '
         'up to date.</p>')
     if timings:
-        nb_rows.append(f"<li><b>all notebooks: {sum(timings.values()) / 60:.0f} min</b></li>")
+        total = sum(timings.values()) / 60
+        untimed = [p.stem for p in sorted(out_dir.glob("[0-9][0-9]_*.html"))
+                   if p.stem not in timings]
+        if stale or untimed:  # not one report at one scale: say what the sum is
+            nb_rows.append(f"<li><b>sum of the times above: {total:.0f} min</b>, not one cold "
+                           "report at one scale"
+                           + (f" (no time yet for {html.escape(', '.join(untimed))})"
+                              if untimed else "") + "</li>")
+        else:
+            nb_rows.append(f"<li><b>all notebooks: {total:.0f} min</b></li>")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tickets report: {profile} profile</title>
 <style>
