@@ -560,15 +560,14 @@ def lever_summary(fig: dict) -> list[tuple[str, float, bool]]:
 
 
 def profile_batch(profile: str = "cpu") -> int | None:
-    """The batch size every notebook of `profile` that sets one uses, or None when they
-    differ or the profile sets none."""
+    """The batch size of the scale the RST studies share (study 01's YAML), or None when the
+    profile sets none. (09 and 10 run at their own scale.)"""
     import yaml
 
     from tickets.report import ROOT
 
-    sizes = {yaml.safe_load(f.read_text()).get("batch_size")
-             for f in sorted((ROOT / "params" / profile).glob("*.yaml"))} - {None}
-    return sizes.pop() if len(sizes) == 1 else None
+    f = ROOT / "params" / profile / "01.yaml"
+    return (yaml.safe_load(f.read_text()) or {}).get("batch_size") if f.exists() else None
 
 
 def adoption(label: str, wins: bool) -> str:
