@@ -23,7 +23,7 @@ import yaml
 from tickets import parameters
 from tickets.claims import CLAIMS
 from tickets.stats import worst_case_standard_error
-from tickets.store import atomic_write_bytes, atomic_write_json, read_json
+from tickets.store import Store, atomic_write_bytes, atomic_write_json, read_json
 from tickets.studies.existence import RST_SIZE, SAME_WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
     params = run_params(nb, profile, out_dir, extra, tiny, keep)
     t0 = time.perf_counter()
     os.environ["TICKETS_PROGRESS"] = "0"  # the kernel inherits it: no bars in the report
-    os.environ["TICKETS_NOTEBOOK"] = nb.stem  # the store's ledger names who asked for a run
+    os.environ[Store.NOTEBOOK_ENV_VAR] = nb.stem  # the store's ledger names who asked for a run
     here = os.getcwd()
     os.chdir(ROOT)
     try:
@@ -297,9 +297,11 @@ def build_index(out_dir: Path, profile: str) -> Path:
             f"{html.escape(r.get('note', '')) if r and r.get('parts') else ''}"
             f"{'' if r and r.get('parts') else html.escape(r['reason']) if r else ''}</td>"
             f"<td>{link}</td></tr>")
-    nb_rows, stale = [], {}
+    nb_rows, stale, untimed = [], {}, []
     for p in sorted(out_dir.glob("[0-9][0-9]_*.html")):
         secs = timings.get(p.stem)
+        if secs is None:
+            untimed.append(p.stem)
         when = f"{secs / 60:.1f} min" if secs is not None else ""
         if p.stem in time_notes:
             when += f" ({html.escape(time_notes[p.stem])})"
@@ -319,8 +321,6 @@ def build_index(out_dir: Path, profile: str) -> Path:
         'up to date.</p>')
     if timings:
         total = sum(timings.values()) / 60
-        untimed = [p.stem for p in sorted(out_dir.glob("[0-9][0-9]_*.html"))
-                   if p.stem not in timings]
         if stale or untimed:  # not one report at one scale: say what the sum is
             nb_rows.append(f"<li><b>sum of the times above: {total:.0f} min</b>, not one cold "
                            "report at one scale"
