@@ -74,3 +74,31 @@ def test_dense_and_pruning_recipes_differ_only_where_they_should(cfg):
     assert dense.train.adversary == cfg.train.adversary and dense.train.epochs == cfg.train.epochs
     longer = weight_config(cfg, masked=True, epochs=3, warmup=1, tag="x")
     assert (longer.train.epochs, longer.train.warmup_epochs, longer.tag) == (3, 1, "x")
+
+
+def test_autoattack_reuses_the_stored_pgd_evaluation(cfg, synth, tmp_path, monkeypatch):
+    """An evaluation with AutoAttack takes its clean and PGD part from the evaluation without
+    it (computing that once, under its own key), so a run evaluated both ways runs PGD once."""
+    store = Store(tmp_path)
+    run = train(rst_config(cfg, 0.3), synth, store, device="cpu", progress=False)
+    spec = EvalSpec(n_test=32, pgd_steps=2, aa_n=8, aa_version="custom",
+                    aa_attacks=("apgd-ce",), paper_protocol=False)
+    full_n = []
+    real = attacks.evaluate
+    monkeypatch.setattr(attacks, "evaluate",
+                        lambda *a, **k: full_n.append(k.get("n")) or real(*a, **k))
+    plain = evaluation.evaluate_run(run, synth, replace(spec, aa_n=0), store)
+    assert full_n == [32]
+    with_aa = evaluation.evaluate_run(run, synth, spec, store)
+    assert full_n == [32, 8], "only PGD on AutoAttack's own images ran again"
+    for k in ("clean", "pgd", "clean_correct", "pgd_correct", "pgd_attack"):
+        assert with_aa[k] == plain[k], k
+    assert 0 <= with_aa["aa"] <= with_aa["pgd_on_aa_images"] + 0.25 and with_aa["aa_n"] == 8
+    # the other order: the AutoAttack evaluation first stores the plain one on its way
+    other = Store(tmp_path / "other")
+    run2 = train(rst_config(cfg, 0.3), synth, other, device="cpu", progress=False)
+    full_n.clear()
+    first = evaluation.evaluate_run(run2, synth, spec, other)
+    assert evaluation.evaluate_run(run2, synth, replace(spec, aa_n=0), other)["pgd"] == \
+        first["pgd"]
+    assert full_n == [32, 8]

@@ -269,3 +269,68 @@ def test_dense_baselines_and_lottery_run_every_seed(rst_cfg, synth, rst_store):
     assert len(t) == 6 and set(t["seed"]) == {0, 1}
     assert t.groupby("seed")["kind"].apply(list).tolist() == [list(lottery.KINDS)] * 2
     assert claims.verdict_lottery(t).parts[0]["n_seeds"] == 2
+
+
+def test_autoattack_on_the_best_ratio_only(rst_cfg, synth, rst_store):
+    """rst_sweep(aa='best'): AutoAttack on every seed's RST at the ratio of the best mean PGD
+    accuracy, and on no other; the clean and PGD figures are those of aa='all'."""
+    from dataclasses import replace
+
+    from tickets.sweeps import rst_sweep
+
+    spec = replace(SPEC, aa_n=8, aa_version="custom", aa_attacks=("apgd-ce",))
+    best = rst_sweep(rst_cfg, [0.1, 0.5], synth, spec, rst_store, progress=False,
+                     seeds=[0, 1], aa="best")
+    full = rst_sweep(rst_cfg, [0.1, 0.5], synth, spec, rst_store, progress=False,
+                     seeds=[0, 1], aa="all")
+    top = best.groupby("remaining")["pgd"].mean().idxmax()
+    attacked = best.dropna(subset=["aa"])
+    assert sorted(attacked["seed"]) == [0, 1] and (attacked["remaining"] == top).all()
+    assert best.loc[best["remaining"] != top, "aa_correct"].isna().all()
+    assert full["aa"].notna().all()
+    for col in ("clean", "pgd", "pgd_correct", "paper_pgd"):
+        assert list(best[col]) == list(full[col]), col
+    at_top = full["remaining"] == top
+    assert list(best.loc[at_top, "aa_correct"]) == list(full.loc[at_top, "aa_correct"])
+    with pytest.raises(ValueError, match="aa="):
+        rst_sweep(rst_cfg, [0.1], synth, spec, rst_store, progress=False, aa="some")
+
+
+def test_grid_variants_reuse_the_base_run_and_skip_test_tracking(rst_cfg, synth, tmp_path,
+                                                                 monkeypatch):
+    """rst_grid: the variant equal to the search configuration is study 01's run itself (read
+    back, not trained); another variant tracks the test split only when the paper protocol
+    is evaluated; training_histories finds the same runs without training."""
+    from dataclasses import replace
+
+    import tickets.train as train_mod
+    from tickets.config import replace as cfg_replace
+    from tickets.recipes import rst_config
+    from tickets.sweeps import rst_grid, rst_sweep, training_histories, variant_config
+    from tickets.train import fit
+
+    store = Store(tmp_path)
+    spec = replace(SPEC, paper_protocol=False)
+    base = rst_sweep(rst_cfg, [0.5], synth, spec, store, progress=False)  # "study 01"
+    variants = {"fgsm": {"train.adversary": rst_cfg.train.adversary},
+                "kaiming": {"model.init": "kaiming_uniform"}}
+    assert variant_config(rst_cfg, variants["fgsm"]) == rst_cfg
+    other = variant_config(rst_cfg, variants["kaiming"])
+    assert not other.train.track_test and other.model.init == "kaiming_uniform"
+    assert variant_config(rst_cfg, variants["kaiming"], paper_protocol=True).train.track_test
+    t = rst_grid(rst_cfg, variants, [0.5], synth, spec, store, progress=False)
+    assert list(t["pgd_correct"][t["variant"] == "fgsm"]) == list(base["pgd_correct"])
+    ran = fit(rst_config(other, 0.5), synth, store, progress=False)
+    assert not any("test_robust" in h for h in ran.history), "no test-split figures"
+    assert "test_robust" in fit(rst_config(rst_cfg, 0.5), synth, store, progress=False
+                                ).history[0], "the base run keeps the paper protocol's record"
+
+    def no_training(*a, **k):
+        raise AssertionError("a stored variant was trained again")
+
+    monkeypatch.setattr(train_mod, "_step", no_training)
+    h = training_histories(rst_cfg, variants, 0.5, synth, store)
+    assert set(h) == {"fgsm", "kaiming"} and len(h["kaiming"]) == rst_cfg.train.epochs
+    with pytest.raises(AssertionError, match="trained again"):  # the check can fail
+        training_histories(cfg_replace(rst_cfg, **{"train.lr": 0.05}), variants, 0.5, synth,
+                           store)

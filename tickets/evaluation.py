@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 
 import pandas as pd
 import torch
@@ -133,13 +134,16 @@ def evaluate_run(run: TrainRun, data: Data, spec: EvalSpec, store: Store | None 
         # PGD runs in the run's precision (bf16 autocast for a bf16 run, part of its key);
         # AutoAttack always in float32.
         precision = run.cfg.train.precision
-        t0 = time.perf_counter()
-        with accel.autocast(precision, data.test.x.device):
-            r = attacks.evaluate(model, data.test, attack, n=spec.n_test, seed=spec.seed)
-        out = {"clean": r.clean, "pgd": r.robust, "pgd_attack": r.attack, "n": r.n,
-               "pgd_precision": precision,
-               "eval_seconds": time.perf_counter() - t0, "clean_correct": r.clean_correct,
-               "pgd_correct": r.robust_correct}
+        if aa:  # the clean and PGD part is the evaluation without AutoAttack, cached on its own
+            out = dict(evaluate_run(run, data, dc_replace(spec, aa_n=0), store, which, protocol))
+        else:
+            t0 = time.perf_counter()
+            with accel.autocast(precision, data.test.x.device):
+                r = attacks.evaluate(model, data.test, attack, n=spec.n_test, seed=spec.seed)
+            out = {"clean": r.clean, "pgd": r.robust, "pgd_attack": r.attack, "n": r.n,
+                   "pgd_precision": precision,
+                   "eval_seconds": time.perf_counter() - t0, "clean_correct": r.clean_correct,
+                   "pgd_correct": r.robust_correct}
         if aa:
             t0 = time.perf_counter()
             res = attacks.autoattack(model, data.test, eps=spec.eps, n=spec.aa_n,
