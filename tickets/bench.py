@@ -262,10 +262,12 @@ def levers(batch: int = 128, steps: int = 12) -> dict:
 
 def scale_probe(which: list[str], epochs: int = 12, width: float = 0.5, lr: float = 0.1,
                 n_train: int = 10_000, store: str = "bench/probe-store",
-                batch_size: int = 128) -> dict:
+                batch_size: int = 128, augment: bool = True) -> dict:
     """Accuracy and time of single runs at a candidate cpu scale (conv4, PGD-2 training,
-    cosine lr, batch 128 unless told; strict protocol, PGD-20 on 1,000 test images): `which` holds
-    'dense' and remaining ratios of RSTs. Needs the data (TICKETS_DATA)."""
+    cosine lr, batch 128 unless told, random crop and flip unless augment is off; strict
+    protocol, PGD-20 on 1,000 test images): `which` holds 'dense' and remaining ratios of
+    RSTs. Needs the data (TICKETS_DATA)."""
+    from tickets.config import replace as cfg_replace
     from tickets.evaluation import EvalSpec, evaluate_run, load_data
     from tickets.recipes import base_config, dense_config, rst_config
     from tickets.store import Store
@@ -274,6 +276,8 @@ def scale_probe(which: list[str], epochs: int = 12, width: float = 0.5, lr: floa
     cfg = base_config(model="conv4", width=width, n_train=n_train, n_val=1000, epochs=epochs,
                       batch_size=batch_size, lr=lr, schedule="cosine", adversary="pgd",
                       adv_steps=2, val_steps=5, n_val_eval=500, track_test=False)
+    if not augment:
+        cfg = cfg_replace(cfg, **{"data.augment": False})
     data = load_data(cfg, 1000)
     spec = EvalSpec(n_test=1000, pgd_steps=20, aa_n=0, paper_protocol=False)
     out = {}
@@ -603,6 +607,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--probe-lr", type=float, default=0.1)
     ap.add_argument("--probe-n-train", type=int, default=10_000)
     ap.add_argument("--probe-batch", type=int, default=128)
+    ap.add_argument("--probe-no-augment", action="store_true",
+                    help="probe runs without random crop and flip")
     ap.add_argument("--sweep", action="store_true",
                     help="only time a small cpu-profile sweep through the inline executor and "
                          "through local:2 (about 5 min; needs the data)")
@@ -628,7 +634,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if a.scale_probe:
         print(json.dumps(scale_probe(a.scale_probe, a.probe_epochs, a.probe_width, a.probe_lr,
-                                     a.probe_n_train, batch_size=a.probe_batch), indent=1))
+                                     a.probe_n_train, batch_size=a.probe_batch,
+                                     augment=not a.probe_no_augment), indent=1))
         return
     res = run(torch.device(a.device), a.batch, a.repeats, a.quick)
     if a.levers and a.device == "cpu":
