@@ -334,3 +334,24 @@ def test_grid_variants_reuse_the_base_run_and_skip_test_tracking(rst_cfg, synth,
     with pytest.raises(AssertionError, match="trained again"):  # the check can fail
         training_histories(cfg_replace(rst_cfg, **{"train.lr": 0.05}), variants, 0.5, synth,
                            store)
+
+
+def test_compaction_speed_reads_the_grids_runs(rst_cfg, synth, tmp_path, monkeypatch):
+    """Study 03's speed comparison compacts the very channel-wise run its pattern grid
+    trained (variant_config's configuration), and trains nothing itself."""
+    from dataclasses import replace
+
+    import tickets.train as train_mod
+    from tickets.studies.sparsity_pattern import compaction_speed
+    from tickets.sweeps import rst_grid
+
+    store = Store(tmp_path)
+    rst_grid(rst_cfg, {p: {"model.pattern": p} for p in ("element", "channel")}, [0.5], synth,
+             replace(SPEC, paper_protocol=False), store, progress=False)
+
+    def no_training(*a, **k):
+        raise AssertionError("a stored pattern was trained again")
+
+    monkeypatch.setattr(train_mod, "_step", no_training)
+    out = compaction_speed(rst_cfg, 0.5, synth, batch=16, repeats=1, store=store)
+    assert out["max_logit_gap"] < 1e-3 and len(out["rows"]) == 4

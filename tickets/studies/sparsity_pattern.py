@@ -11,11 +11,11 @@ from torch import nn
 
 from tickets import compact
 from tickets.config import RunConfig
-from tickets.config import replace as cfg_replace
 from tickets.data import Data
 from tickets.models import build_from_config
-from tickets.recipes import dense_config
+from tickets.recipes import dense_config, rst_config
 from tickets.store import Store
+from tickets.sweeps import variant_config
 from tickets.train import train
 
 
@@ -48,7 +48,9 @@ def compaction_speed(cfg: RunConfig, ratio: float, data: Data, batch: int = 256,
     time inference (CPU, one process, interleaved) for the dense network, the element-wise
     masked RST, the channel-wise masked RST and the compacted one. Timings are not cached."""
     def stored(pattern: str) -> nn.Module:
-        c = cfg_replace(cfg, **{"model.pattern": pattern, "train.remaining": float(ratio)})
+        # the grid's own configuration of the pattern (sweeps.variant_config), so that its
+        # run is read back from the store rather than trained a second time
+        c = rst_config(variant_config(cfg, {"model.pattern": pattern}), ratio)
         return train(c, data, store, device="cpu", progress=False).model("best", "cpu")
 
     ch, el = stored("channel"), stored("element")
