@@ -42,6 +42,7 @@ CASES = [
     ({"ratios": "0.1, 0.5]"}, ParameterError, "papermill -y"),
     ({"ratioz": [0.1]}, ParameterError, "Did you mean 'ratios'"),
     ({"aa_attacks": "apgd-ce"}, ParameterError, "aa_attacks='apgd-ce'"),
+    ({"augment": "no"}, ParameterError, "augment='no'"),
 ]
 
 
@@ -81,6 +82,17 @@ def test_a_list_given_as_a_string_is_parsed_in_place(tmp_path, monkeypatch):
     ns = _namespace(ratios="[0.1, 0.5]", dataset="synthetic")
     s = _setup(ns)
     assert ns["ratios"] == [0.1, 0.5] and s.cfg.data.dataset == "synthetic"
+
+
+def test_augmentation_can_be_switched_off_and_the_scale_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "store"))
+    on = _setup(_namespace(dataset="synthetic"))
+    off = _setup(_namespace(dataset="synthetic", augment=False))
+    assert on.cfg.data.augment and not off.cfg.data.augment
+    assert "no crop or flip" in off.scale and "no crop or flip" not in on.scale
+    # a run without augmentation is another run in the store, never the augmented one
+    from tickets.config import config_hash
+    assert config_hash(on.cfg) != config_hash(off.cfg)
 
 
 def test_results_of_an_earlier_run_are_not_taken_for_parameters(tmp_path, monkeypatch):

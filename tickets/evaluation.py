@@ -200,7 +200,8 @@ def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> 
     aa = f", {spec.aa_label()} on {spec.aa_n}" if spec.aa_n else ""
     return (f"{profile} profile: {cfg.model.name} width {cfg.model.width:g}, "
             f"{data.cfg.dataset} {data.source}, {len(data.train)} train / {len(data.val)} val "
-            f"images, {cfg.train.epochs} epochs, {adv_s} eps {adv.eps * 255:g}/255 in training; "
+            f"images{'' if cfg.data.augment else ' (no crop or flip)'}, {cfg.train.epochs} "
+            f"epochs, {adv_s} eps {adv.eps * 255:g}/255 in training; "
             f"{spec.pgd_label()} on {spec.n_test} test images{aa}")
 
 

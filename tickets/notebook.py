@@ -22,7 +22,8 @@ from tickets.store import atomic_write_json
 _CONFIG_PARAMS = {"model": "model", "width": "width", "dataset": "dataset", "n_train": "n_train",
                   "n_val": "n_val", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                   "schedule": "schedule", "adversary": "adversary", "adv_steps": "adv_steps",
-                  "val_steps": "val_steps", "n_val_eval": "n_val_eval", "seed": "seed"}
+                  "val_steps": "val_steps", "n_val_eval": "n_val_eval", "seed": "seed",
+                  "augment": "augment"}
 _REQUIRED = ("profile", "results_dir", "n_test", "eps_255", "eval_pgd_steps", "aa_n")
 
 

@@ -42,18 +42,19 @@ def base_config(model: str = "conv4", width: float = 0.5, init: str = "signed_co
                 batch_size: int = 128, lr: float = 0.1, weight_decay: float = 5e-4,
                 schedule: str = "cosine", adversary: str = "pgd", adv_steps: int = 3,
                 eps: float = 8 / 255, val_steps: int = 5, n_val_eval: int = 500,
-                seed: int = 0, track_test: bool = True, precision: str | None = None
-                ) -> RunConfig:
+                seed: int = 0, track_test: bool = True, precision: str | None = None,
+                augment: bool = True) -> RunConfig:
     """The RST search configuration that every study starts from. The model name is checked
     against the registry here, before any data is read. precision: 'fp32' or 'bf16'; None
-    takes tickets.accel.default_precision() (bf16 on CUDA, fp32 elsewhere)."""
+    takes tickets.accel.default_precision() (bf16 on CUDA, fp32 elsewhere). augment: random
+    crop and flip of the training images."""
     check_name(model, "model")
     num_classes = 100 if dataset == "cifar100" else 10
     cfg = RunConfig(
         model=ModelConfig(name=model, width=width, num_classes=num_classes, init=init,
                           pattern=pattern, init_seed=init_seed, masked=True),
         data=DataConfig(dataset=dataset, n_train=n_train, n_val=n_val, n_test=0,
-                        seed=data_seed),
+                        seed=data_seed, augment=augment),
         train=TrainConfig(trainable="scores", remaining=1.0, epochs=epochs,
                           batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                           schedule=schedule, seed=seed,
