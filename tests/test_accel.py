@@ -132,6 +132,19 @@ def test_adoption_of_a_batch_size_is_read_from_the_cpu_profile(monkeypatch):
     assert bench.adoption("torch.compile (inductor)", False) == "not adopted"
 
 
+def test_adoption_of_worker_processes_is_read_from_the_executor(monkeypatch):
+    """Processes are a setting of the environment (TICKETS_EXECUTOR), not of the profile: a
+    winning ratio is called adopted only when the report would use it."""
+    from tickets import bench, executor
+
+    label = "2 processes x 1 thread, against 1 x 2"
+    monkeypatch.delenv(executor.ENV, raising=False)
+    assert bench.adoption(label, True).startswith("wins, not adopted")
+    assert bench.adoption(label, False) == "not adopted"
+    monkeypatch.setenv(executor.ENV, "local:2")
+    assert bench.adoption(label, True) == "in use (TICKETS_EXECUTOR=local:2)"
+
+
 def test_the_fully_connected_share_of_conv4_is_counted():
     from tickets import bench, models
 

@@ -583,6 +583,14 @@ def adoption(label: str, wins: bool) -> str:
                 "in the cpu profile, though below the bar"
         return "wins, not adopted: the cpu profile uses batch " + str(b) if wins else \
             "not adopted"
+    if m := re.fullmatch(r"(\d+) processes x 1 thread, against 1 x \d+", label):
+        # a setting of the environment (TICKETS_EXECUTOR), not of the profile: say which
+        from tickets import executor
+        spec = executor.current()
+        if spec.kind == "inline":
+            return ("wins, not adopted: make report trains inline (TICKETS_EXECUTOR=local:"
+                    f"{m[1]} opts in)") if wins else "not adopted"
+        return f"in use ({executor.ENV}={os.environ.get(executor.ENV)})"
     return "adopted" if wins else "not adopted"
 
 
