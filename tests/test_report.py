@@ -163,3 +163,15 @@ def test_the_index_flags_a_notebook_executed_with_other_parameters(tmp_path):
     text = report.build_index(tmp_path, "cpu").read_text()
     assert "sum of the times above: 10 min</b>, not one cold report" in text
     assert "all notebooks:" not in text
+
+
+def test_the_cpu_report_trains_through_two_workers_unless_told(monkeypatch):
+    from tickets import executor
+
+    monkeypatch.delenv(executor.ENV, raising=False)
+    env = report.profile_environment("cpu")
+    assert env == {executor.ENV: "local:2"} and executor.parse(env[executor.ENV]).workers == 2
+    assert report.profile_environment("cpu", tiny=True) == {}
+    assert report.profile_environment("gpu") == {} and report.profile_environment("smoke") == {}
+    monkeypatch.setenv(executor.ENV, "inline")
+    assert report.profile_environment("cpu") == {}, "the caller's choice wins"

@@ -584,13 +584,16 @@ def adoption(label: str, wins: bool) -> str:
         return "wins, not adopted: the cpu profile uses batch " + str(b) if wins else \
             "not adopted"
     if m := re.fullmatch(r"(\d+) processes x 1 thread, against 1 x \d+", label):
-        # a setting of the environment (TICKETS_EXECUTOR), not of the profile: say which
+        # the executor the cpu report trains through: TICKETS_EXECUTOR, else the profile's
         from tickets import executor
-        spec = executor.current()
-        if spec.kind == "inline":
-            return ("wins, not adopted: make report trains inline (TICKETS_EXECUTOR=local:"
-                    f"{m[1]} opts in)") if wins else "not adopted"
-        return f"in use ({executor.ENV}={os.environ.get(executor.ENV)})"
+        from tickets.report import PROFILE_EXECUTOR
+        used = os.environ.get(executor.ENV) or PROFILE_EXECUTOR.get("cpu", "inline")
+        spec = executor.parse(used)
+        if spec.kind == "local" and spec.workers == int(m[1]):
+            return f"adopted (the cpu report trains through {used})" + (
+                "" if wins else ", though below the bar")
+        return f"wins, not adopted: the cpu report trains through {used}" if wins else \
+            "not adopted"
     return "adopted" if wins else "not adopted"
 
 
