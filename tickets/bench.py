@@ -262,14 +262,14 @@ def levers(batch: int = 128, steps: int = 12) -> dict:
 
 def scale_probe(which: list[str], epochs: int = 12, width: float = 0.5, lr: float = 0.1,
                 n_train: int = 10_000, store: str = "bench/probe-store",
-                batch_size: int = 128, augment: bool = True) -> dict:
+                batch_size: int = 128, augment: bool = True, seed: int = 0) -> dict:
     """Accuracy and time of single runs at a candidate cpu scale (conv4, PGD-2 training,
     cosine lr, batch 128 unless told, random crop and flip unless augment is off; strict
     protocol, PGD-20 on 1,000 test images): `which` holds 'dense' and remaining ratios of
-    RSTs. Needs the data (TICKETS_DATA)."""
+    RSTs; seed is the search seed (tickets.recipes.with_seed). Needs the data (TICKETS_DATA)."""
     from tickets.config import replace as cfg_replace
     from tickets.evaluation import EvalSpec, evaluate_run, load_data
-    from tickets.recipes import base_config, dense_config, rst_config
+    from tickets.recipes import base_config, dense_config, rst_config, with_seed
     from tickets.store import Store
     from tickets.train import fit
 
@@ -278,6 +278,7 @@ def scale_probe(which: list[str], epochs: int = 12, width: float = 0.5, lr: floa
                       adv_steps=2, val_steps=5, n_val_eval=500, track_test=False)
     if not augment:
         cfg = cfg_replace(cfg, **{"data.augment": False})
+    cfg = with_seed(cfg, seed)
     data = load_data(cfg, 1000)
     spec = EvalSpec(n_test=1000, pgd_steps=20, aa_n=0, paper_protocol=False)
     out = {}
@@ -618,6 +619,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--probe-lr", type=float, default=0.1)
     ap.add_argument("--probe-n-train", type=int, default=10_000)
     ap.add_argument("--probe-batch", type=int, default=128)
+    ap.add_argument("--probe-seed", type=int, default=0)
     ap.add_argument("--probe-no-augment", action="store_true",
                     help="probe runs without random crop and flip")
     ap.add_argument("--sweep", action="store_true",
@@ -646,7 +648,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.scale_probe:
         print(json.dumps(scale_probe(a.scale_probe, a.probe_epochs, a.probe_width, a.probe_lr,
                                      a.probe_n_train, batch_size=a.probe_batch,
-                                     augment=not a.probe_no_augment), indent=1))
+                                     augment=not a.probe_no_augment, seed=a.probe_seed), indent=1))
         return
     res = run(torch.device(a.device), a.batch, a.repeats, a.quick)
     if a.levers and a.device == "cpu":
