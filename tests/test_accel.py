@@ -144,3 +144,26 @@ def test_adoption_of_worker_processes_is_read_from_the_executor(monkeypatch):
     monkeypatch.setenv(executor.ENV, "inline")
     assert bench.adoption(label, True) == "wins, not adopted: the cpu report trains through inline"
     assert bench.adoption(label, False) == "not adopted"
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_masked_layer_follows_its_scores_after_every_optimiser_step(fused):
+    """The fused SGD kernel (the CUDA default) leaves the parameters' version counters alone,
+    and the masked layers recompute their cached top-k mask only when the version moves: the
+    first gpu report's RST searches kept their initial random masks. After a step of
+    accel.sgd, fused (asked for here on the CPU) or not, the mask is the top-k of the new
+    scores."""
+    from tickets import layers, models
+
+    torch.manual_seed(0)
+    net = models.build("conv4", width=0.125, remaining=0.1)
+    layer = next(m for _, m in layers.masked_layers(net))
+    before = layer.score_mask().clone()
+    opt = accel.sgd([layer.scores], "cpu", lr=1.0, fused=fused)
+    assert bool(opt.defaults.get("fused")) == fused
+    layer.scores.grad = -torch.randn_like(layer.scores) * 10  # reshuffles the top-k
+    opt.step()
+    after = layer.score_mask()
+    expected = layers.topk_mask(layer.scores, layer.remaining)
+    assert not torch.equal(expected, before)
+    assert torch.equal(after, expected)

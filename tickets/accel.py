@@ -58,11 +58,27 @@ def configure(device: torch.device | str) -> None:
 
 
 def sgd(params: Iterable[torch.nn.Parameter], device: torch.device | str, **kw) -> torch.optim.SGD:
-    """SGD with the fused CUDA kernel on CUDA (one launch for all parameters); on the CPU the
-    default implementation, which keeps CPU runs bit-identical to earlier ones."""
+    """SGD with the fused CUDA kernel on CUDA (one launch for all parameters; `fused=True`
+    asks for it on the CPU too); on the CPU the default implementation otherwise, which keeps
+    CPU runs bit-identical to earlier ones. A fused step marks the parameters as changed, so
+    cached masks follow the scores."""
     if torch.device(device).type == "cuda":
         kw["fused"] = True
-    return torch.optim.SGD(list(params), **kw)
+    opt = torch.optim.SGD(list(params), **kw)
+    if kw.get("fused"):
+        # The fused kernel updates the parameters in place without bumping their version
+        # counters, and a masked layer recomputes its cached top-k mask only when its scores'
+        # version changes (layers.MaskedMixin.score_mask). Without this hook every RST search
+        # on CUDA kept the mask of its initial random scores: the first gpu report's RSTs all
+        # sat at 10 % accuracy.
+        opt.register_step_post_hook(_bump_versions)
+    return opt
+
+
+def _bump_versions(opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+    """Mark every parameter of `opt` as modified in place (after a fused step)."""
+    torch.autograd.graph.increment_version(
+        [p for group in opt.param_groups for p in group["params"]])
 
 
 __all__ = ["PRECISIONS", "ENV", "default_precision", "autocast", "configure", "sgd"]
