@@ -26,6 +26,19 @@ def test_pack_refuses_more_than_a_call_brings_back(tmp_path, monkeypatch):
         devicerun._pack(tmp_path / "r", tmp_path / "out" / "state.tar.gz")
 
 
+def test_a_withdrawn_notebook_runs_again(tmp_path):
+    """A notebook marked withdrawn in the report folder (tickets.report.withdrawn) is pending
+    again even when the carried progress log says it is done."""
+    state, report_dir = tmp_path / "state", tmp_path / "report"
+    state.mkdir()
+    (state / devicerun.PROGRESS).write_text(json.dumps({"01": {"status": "done"},
+                                                        "07": {"status": "done"}}))
+    report_dir.mkdir()
+    (report_dir / "withdrawn.json").write_text(json.dumps({"01_existence": "a bug"}))
+    p = devicerun.run("smoke", state, tmp_path / "out", budget_s=0, report_dir=report_dir)
+    assert devicerun.pending(p)[:2] == ["01", "08"]
+
+
 @pytest.mark.slow
 def test_a_report_spans_calls(tmp_path, monkeypatch):
     monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "store"))

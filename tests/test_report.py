@@ -163,6 +163,10 @@ def test_the_index_flags_a_notebook_executed_with_other_parameters(tmp_path):
     text = report.build_index(tmp_path, "cpu").read_text()
     assert "sum of the times above: 10 min</b>, not one cold report" in text
     assert "all notebooks:" not in text
+    nb.write_text(executed({**now, "profile": "cpu"}))  # one scale, but 1 of 10 notebooks
+    text = report.build_index(tmp_path, "cpu").read_text()
+    assert "sum of the 1 notebook(s) executed: 10 min</b>, 9 of the 10 not executed" in text
+    assert "all notebooks:" not in text
 
 
 def test_the_cpu_report_trains_through_two_workers_unless_told(monkeypatch):
@@ -175,3 +179,32 @@ def test_the_cpu_report_trains_through_two_workers_unless_told(monkeypatch):
     assert report.profile_environment("gpu") == {} and report.profile_environment("smoke") == {}
     monkeypatch.setenv(executor.ENV, "inline")
     assert report.profile_environment("cpu") == {}, "the caller's choice wins"
+
+
+def test_withdrawn_notebooks_show_withdrawn_until_executed_again(tmp_path):
+    """A notebook voided by a bug found after it ran keeps its pages, but the index shows its
+    claims as withdrawn, with the reason and the verdict the notebook computed, instead of
+    grading them; executing the notebook again clears the mark."""
+    parts = [{"name": "best RST minus dense", "estimate": -0.12, "low": -0.14, "high": -0.1,
+              "level": 0.95, "n_images": 2000, "n_seeds": 1, "p_value": 0.0, "threshold": -0.03,
+              "expected_sign": 1, "outcome": "contradicted", "percent": True, "unit": "images",
+              "uninformative": ""}]
+    record_verdict(tmp_path, claims.Verdict("rst-1", "contradicted", "ours", "why", parts=parts),
+                   "gpu scale")
+    record_verdict(tmp_path, claims.Verdict("rst-8", "supported", "ours", "why"), "gpu scale")
+    (tmp_path / "01_existence.html").write_text('<html><a id="claim-rst-1"></a></html>')
+    (tmp_path / "07_transferability.html").write_text('<html><a id="claim-rst-8"></a></html>')
+    report.atomic_write_json(tmp_path / report.WITHDRAWN, {"01_existence": "A bug voids it."})
+    text = report.build_index(tmp_path, "smoke").read_text()
+    row = next(r for r in text.split("<tr>") if "<b>rst-1</b>" in r)
+    assert ">withdrawn</td>" in row and "A bug voids it." in row
+    assert "The notebook computed: contradicted." in row and "best RST minus dense" not in row
+    other = next(r for r in text.split("<tr>") if "<b>rst-8</b>" in r)
+    assert ">supported</td>" in other and "withdrawn" not in other
+    assert "Withdrawn results:" in text and "results withdrawn" in text
+    report._clear_withdrawn(tmp_path, "07_transferability")  # not marked: nothing changes
+    assert report.withdrawn(tmp_path) == {"01_existence": "A bug voids it."}
+    report._clear_withdrawn(tmp_path, "01_existence")
+    assert not (tmp_path / report.WITHDRAWN).exists()
+    text = report.build_index(tmp_path, "smoke").read_text()
+    assert "withdrawn" not in text.split("<tbody>")[1] and "Withdrawn results:" not in text

@@ -127,7 +127,7 @@ def to_html(executed: Path) -> Path:
 
 
 _COLOURS = {"supported": "#1a7f37", "partly": "#9a6700", "contradicted": "#cf222e",
-            "inconclusive": "#57606a", "not run": "#8c959f",
+            "inconclusive": "#57606a", "not run": "#8c959f", "withdrawn": "#8c959f",
             # verdicts of reports made before the three-outcome rules
             "reproduced": "#1a7f37", "not reproduced": "#cf222e"}
 
@@ -282,7 +282,28 @@ def stale_params(executed: Path, profile: str) -> list[str]:
             if ran.get(k) != now.get(k)]
 
 
+WITHDRAWN = "withdrawn.json"
+
+
+def withdrawn(out_dir: Path) -> dict[str, str]:
+    """Executed notebooks whose results a later finding voids (a bug fixed after they ran):
+    {notebook stem: why}, from the report folder's withdrawn.json. The index shows their
+    claims as withdrawn, with the reason, until the notebook is executed again."""
+    f = out_dir / WITHDRAWN
+    return read_json(f) if f.exists() else {}
+
+
+def _clear_withdrawn(out_dir: Path, stem: str) -> None:
+    marks = withdrawn(out_dir)
+    if marks.pop(stem, None) is not None:
+        if marks:
+            atomic_write_json(out_dir / WITHDRAWN, marks)
+        else:
+            (out_dir / WITHDRAWN).unlink()
+
+
 def build_index(out_dir: Path, profile: str) -> Path:
+    void = withdrawn(out_dir)
     results = {}
     for f in sorted((out_dir / "results").glob("*.json")):
         r = read_json(f)
@@ -297,6 +318,9 @@ def build_index(out_dir: Path, profile: str) -> Path:
     for c in CLAIMS:
         r = results.get(c.id)
         verdict = r["verdict"] if r else "not run"
+        why_void = void.get(c.notebook) if r else None
+        if why_void:
+            verdict = "withdrawn"
         link = ""
         page = out_dir / f"{c.notebook}.html"
         if r and page.exists():
@@ -310,9 +334,10 @@ def build_index(out_dir: Path, profile: str) -> Path:
             f"<td>{html.escape(r['ours']) if r else ''}</td>"
             f"<td>{html.escape(r['scale']) if r else ''}</td>"
             f'<td style="color:{_COLOURS[verdict]};font-weight:bold">{verdict}</td>'
-            f"<td>{_parts_html(r.get('parts', [])) if r else ''}"
+            f"<td>{'<b>Withdrawn:</b> ' + html.escape(why_void) + ' The notebook computed: ' + html.escape(r['verdict']) + '.' if why_void else ''}"
+            f"{_parts_html(r.get('parts', [])) if r and not why_void else ''}"
             f"{html.escape(r.get('note', '')) if r and r.get('parts') else ''}"
-            f"{'' if r and r.get('parts') else html.escape(r['reason']) if r else ''}</td>"
+            f"{'' if why_void or (r and r.get('parts')) else html.escape(r['reason']) if r else ''}</td>"
             f"<td>{link}</td></tr>")
     nb_rows, stale, untimed = [], {}, []
     for p in sorted(out_dir.glob("[0-9][0-9]_*.html")):
@@ -322,6 +347,8 @@ def build_index(out_dir: Path, profile: str) -> Path:
         when = f"{secs / 60:.1f} min" if secs is not None else ""
         if p.stem in time_notes:
             when += f" ({html.escape(time_notes[p.stem])})"
+        if p.stem in void:
+            when += ' <b style="color:#cf222e">results withdrawn (see the box above)</b>'
         executed = p.with_suffix(".ipynb")
         if profile != "smoke" and executed.exists() and (diff := stale_params(executed, profile)):
             stale[p.stem] = diff
@@ -336,6 +363,11 @@ def build_index(out_dir: Path, profile: str) -> Path:
         f'Studies); their rows below come from that earlier execution. '
         f'<code>make report NOTEBOOKS="{" ".join(k[:2] for k in stale)}"</code> brings them '
         'up to date.</p>')
+    void_html = "" if not void else (
+        '<p style="border:2px solid #cf222e;padding:8px"><b>Withdrawn results:</b> '
+        + " ".join(f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in sorted(void.items()))
+        + " Their claims below show <b>withdrawn</b> instead of the verdict the notebook "
+        "computed; executing the notebook again lifts this.</p>")
     if timings:
         total = sum(timings.values()) / 60
         if stale or untimed:  # not one report at one scale: say what the sum is
@@ -343,6 +375,10 @@ def build_index(out_dir: Path, profile: str) -> Path:
                            "report at one scale"
                            + (f" (no time yet for {html.escape(', '.join(untimed))})"
                               if untimed else "") + "</li>")
+        elif len(nb_rows) < len(notebooks()):
+            nb_rows.append(f"<li><b>sum of the {len(nb_rows)} notebook(s) executed: "
+                           f"{total:.0f} min</b>, {len(notebooks()) - len(nb_rows)} of the "
+                           f"{len(notebooks())} not executed at this profile</li>")
         else:
             nb_rows.append(f"<li><b>all notebooks: {total:.0f} min</b></li>")
     page = f"""<!doctype html>
@@ -365,6 +401,7 @@ paper's side, <b>contradicted</b> when it lies on the other, <b>inconclusive</b>
 the paper's threshold; <b>partly</b> when some parts are supported and others not. At the smoke
 and cpu profiles a result is a trend at small scale, not a reproduction of the paper's
 number.</p>
+{void_html}
 {stale_html}
 <table><thead><tr><th>Claim</th><th>Paper</th><th>Ours</th><th>Scale and data</th>
 <th>Verdict</th><th>Tested parts: difference in points, 95 % interval, outcome</th><th>Section</th></tr></thead><tbody>
@@ -447,6 +484,7 @@ def main(argv: list[str] | None = None) -> None:
     for nb in selected:
         print(f"[{a.profile}{' tiny' if a.tiny else ''}] running {nb.name} ...", flush=True)
         executed, secs = execute(nb, a.profile, out_dir, extra, a.tiny, a.tiny_keep)
+        _clear_withdrawn(out_dir, nb.stem)
         if not a.tiny:
             # keep the first (cold) execution's time: later runs reuse stored results
             timings.setdefault(nb.stem, round(secs))
