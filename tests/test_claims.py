@@ -353,3 +353,28 @@ def test_verdict_r2s_finds_the_strongest_attack_on_the_images_all_share():
     members = pd.DataFrame([row(0.0, remaining=0.1)])
     v = cr.verdict_r2s(rows, members)
     assert "AutoAttack" in v.parts[0]["name"] and v.parts[0]["n_images"] == 200
+
+
+def test_a_curve_or_a_gap_at_chance_is_inconclusive():
+    """RSTs that learned nothing (every ratio at 10 %, one class) agree on every image: the
+    inverted U's differences are exactly zero and the AutoAttack gap too, which would grade as
+    contradicted against the paper's margins. Both sides at chance make those parts
+    inconclusive; a side above chance leaves them graded."""
+    one_class = "".join("1" if i % 10 == 0 else "0" for i in range(N))
+    flat = pd.DataFrame([{"pgd": 0.1, "clean": 0.1, "pgd_correct": one_class, "n_test": N,
+                          "seed": 0, "kind": "RST", "remaining": r} for r in (0.01, 0.1, 0.5)])
+    v = cr.verdict_inverted_u(flat)
+    check(v, INCONCLUSIVE)
+    assert all("chance" in p["uninformative"] for p in v.parts)
+    rows = pd.DataFrame([{"kind": "RST", "seed": 0, "aa_n": N, "aa": 0.1,
+                          "pgd_on_aa_images": 0.1, "aa_correct": one_class,
+                          "pgd_on_aa_correct": one_class}])
+    v = cr.verdict_aa_gap(rows)
+    check(v, INCONCLUSIVE)
+    assert all("chance" in p["uninformative"] for p in v.parts)
+    # one ratio above chance: its comparisons with the floor are graded as usual
+    learned = flat.copy()
+    learned.loc[1, "pgd_correct"] = model(0.0)  # 40 %
+    v = cr.verdict_inverted_u(learned)
+    assert [p["uninformative"] for p in v.parts] == ["", "", ""]
+    check(v, SUPPORTED)

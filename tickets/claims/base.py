@@ -182,6 +182,18 @@ def at_chance(rows: pd.DataFrame, col: str = "pgd_correct", chance: float = 0.1)
     return float(m.mean()) <= chance + 2 * standard_error(chance, n)
 
 
+def both_at_chance(a: pd.DataFrame, b: pd.DataFrame, col: str = "pgd_correct",
+                   col_b: str | None = None, chance: float = 0.1) -> str:
+    """Why a comparison of a with b shows nothing, or "": two models at chance level agree
+    with each other on nearly every image, so their difference is about zero whatever the
+    claim (a flat curve at chance is not a curve)."""
+    cb = col_b or col
+    if at_chance(a, col, chance) and at_chance(b, cb, chance):
+        return (f"both sides at chance level, {pct(outcome_matrix(a, col).mean())} % and "
+                f"{pct(outcome_matrix(b, cb).mean())} %")
+    return ""
+
+
 def parity(name: str, a: pd.DataFrame, reference: pd.DataFrame, tolerance: float,
            col: str = "pgd_correct", chance: float = 0.1) -> Part:
     """The part "a matches `reference`": a minus reference lies above -tolerance. A model at
@@ -206,6 +218,6 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-__all__ = ["VERDICTS", "SUPPORTED", "PARTLY", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "Claim",
+__all__ = ["both_at_chance", "VERDICTS", "SUPPORTED", "PARTLY", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "Claim",
            "Part", "Verdict", "register", "all_claims", "claim", "combine", "graded", "not_run",
            "pct", "outcome_matrix", "compare", "mean_by"]

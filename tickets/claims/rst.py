@@ -10,6 +10,7 @@ from tickets.claims.base import (
     Claim,
     Part,
     Verdict,
+    both_at_chance,
     compare,
     graded,
     mean_by,
@@ -109,16 +110,18 @@ def verdict_inverted_u(rst: pd.DataFrame) -> Verdict:
     at = {r: rst[rst["remaining"] == r] for r in ratios}
     peak = max(ratios[1:-1], key=lambda r: means[r])
     parts = [Part(f"interior peak (r={peak:g}) minus r={ratios[0]:g}",
-                  compare(at[peak], at[ratios[0]]), U_MARGIN),
+                  compare(at[peak], at[ratios[0]]), U_MARGIN,
+                  uninformative=both_at_chance(at[peak], at[ratios[0]])),
              Part(f"interior peak (r={peak:g}) minus r={ratios[-1]:g}",
-                  compare(at[peak], at[ratios[-1]]), U_MARGIN)]
+                  compare(at[peak], at[ratios[-1]]), U_MARGIN,
+                  uninformative=both_at_chance(at[peak], at[ratios[-1]]))]
     inside = [r for r in ratios if PEAK_WINDOW[0] <= r <= PEAK_WINDOW[1]]
     outside = [r for r in ratios if r not in inside]
     note = ""
     if inside and outside:
         a, b = max(inside, key=means.get), max(outside, key=means.get)
         parts.append(Part(f"best ratio in 5-20 % (r={a:g}) minus best outside (r={b:g})",
-                          compare(at[a], at[b])))
+                          compare(at[a], at[b]), uninformative=both_at_chance(at[a], at[b])))
     else:
         note = "no ratio on one side of the paper's 5-20 % window: that part was not tested"
     return graded("rst-2", parts, _means(rst, "remaining"), note)
@@ -139,8 +142,10 @@ def verdict_aa_gap(rows: pd.DataFrame) -> Verdict:
                          .mean(axis=0) for s in seeds])
 
     gap = paired_difference(per_seed("pgd_on_aa_correct"), per_seed("aa_correct"))
-    parts = [Part("PGD minus AutoAttack accuracy of the RSTs", gap),
-             Part("PGD minus AutoAttack accuracy of the RSTs, 'much lower'", gap, AA_GAP_LARGE)]
+    floor = both_at_chance(rst, rst, "pgd_on_aa_correct", "aa_correct")
+    parts = [Part("PGD minus AutoAttack accuracy of the RSTs", gap, uninformative=floor),
+             Part("PGD minus AutoAttack accuracy of the RSTs, 'much lower'", gap, AA_GAP_LARGE,
+                  uninformative=floor)]
     dense = r[r["kind"] != "RST"]
     ours = (f"RST PGD {pct(rst['pgd_on_aa_images'].mean())} / AutoAttack {pct(rst['aa'].mean())}"
             f" on {int(rst['aa_n'].min())} images")
