@@ -218,6 +218,7 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-__all__ = ["both_at_chance", "VERDICTS", "SUPPORTED", "PARTLY", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "Claim",
+__all__ = ["VERDICTS", "SUPPORTED", "PARTLY", "CONTRADICTED", "INCONCLUSIVE", "NOT_RUN", "Claim",
            "Part", "Verdict", "register", "all_claims", "claim", "combine", "graded", "not_run",
-           "pct", "outcome_matrix", "compare", "mean_by"]
+           "pct", "outcome_matrix", "compare", "mean_by", "at_chance", "both_at_chance",
+           "parity"]
