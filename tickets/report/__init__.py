@@ -13,67 +13,16 @@ import html
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from tickets import parameters
 from tickets.claims import CLAIMS
+from tickets.report.layout import KERNEL, PROFILES, ROOT, notebooks
+from tickets.report.params import parse_param, profile_params, run_params
 from tickets.stats import worst_case_standard_error
 from tickets.store import Store, atomic_write_bytes, atomic_write_json, read_json
 from tickets.studies.existence import RST_SIZE, SAME_WIDTH
-
-ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ("smoke", "cpu", "gpu", "paper")
-KERNEL = "tickets"
-
-
-def notebooks(selected: list[str] | None = None) -> list[Path]:
-    found = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    if selected:
-        found = [p for p in found if any(p.name.startswith(s) for s in selected)]
-        if not found:
-            raise SystemExit(f"no notebook matches --notebooks {' '.join(selected)}")
-    return found
-
-
-def profile_params(profile: str, nb: Path) -> dict:
-    if profile not in PROFILES:
-        raise SystemExit(f"invalid profile={profile!r}: allowed values are {PROFILES}")
-    f = ROOT / "params" / profile / f"{nb.stem[:2]}.yaml"
-    if not f.exists():
-        if profile == "smoke":
-            return {}
-        raise SystemExit(f"no parameters for {nb.name} at profile {profile}: {f} is missing")
-    return yaml.safe_load(f.read_text()) or {}
-
-
-def run_params(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
-               tiny: bool = False, keep: list[str] | tuple = ()) -> dict:
-    """The parameters a notebook runs with: its profile (shrunk by tickets.parameters.tiny for
-    a dry run), then `extra` (--param), checked against its parameters cell before anything
-    runs (tickets.parameters)."""
-    prof = profile_params(profile, nb)
-    # Paths relative to the notebook and the repository, so that no machine's layout is
-    # recorded in the executed notebook.
-    params = {**(parameters.tiny(prof, keep) if tiny else prof), **(extra or {}), "profile": profile,
-              "results_dir": os.path.relpath(out_dir.resolve(), nb.parent.resolve())}
-    try:
-        return parameters.check(params, parameters.declared(nb))
-    except parameters.ParameterError as e:
-        raise SystemExit(f"{nb.name} at profile {profile}: {e}") from None
-
-
-def parse_param(text: str) -> tuple[str, object]:
-    """NAME=VALUE, the value read as YAML (so 0.5, [0.1, 0.5] and true have their types)."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise SystemExit(f"invalid --param {text!r}: expected NAME=VALUE, e.g. ratios=[0.1, 0.5]")
-    return name.strip(), yaml.safe_load(value)
-
 
 # Where a profile's report trains its runs unless TICKETS_EXECUTOR says otherwise. cpu: two
 # worker processes of one thread each (make bench, 2 cores: 1.15x on a sweep of four searches,
@@ -496,8 +445,3 @@ def main(argv: list[str] | None = None) -> None:
         return
     index = build_index(out_dir, a.profile)
     print(f"report: {index}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-

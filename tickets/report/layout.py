@@ -1,0 +1,18 @@
+"""Where the report's inputs live: the repository, its profiles and its notebooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES = ("smoke", "cpu", "gpu", "paper")
+KERNEL = "tickets"
+
+
+def notebooks(selected: list[str] | None = None) -> list[Path]:
+    found = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if selected:
+        found = [p for p in found if any(p.name.startswith(s) for s in selected)]
+        if not found:
+            raise SystemExit(f"no notebook matches --notebooks {' '.join(selected)}")
+    return found
