@@ -1,8 +1,8 @@
 """The claims under test, one module per paper, with the papers' numbers and the verdict
 rules that grade our results.
 
-Paper numbers are facts carried over from the papers (STUDY.md, the study description shared
-beside the project, gives the sources); those marked ~ were read off the papers' figures and
+Paper numbers are facts carried over from the papers (STUDY.md, at the repository root, gives
+the sources); those marked ~ were read off the papers' figures and
 are accurate to about 0.3 points.
 
     from tickets.claims import rst, boosting, awt    # the rules of one paper
