@@ -45,7 +45,7 @@ bench: env
 screenshot: env
 	$(PY) -m tickets.report --profile $(PROFILE) --screenshot-only
 
-# A lent GPU machine (README, "The gpu report on a lent GPU machine"): its wheels, its data,
+# A lent GPU machine (docs/gpu.md, "Running the report in calls"): its wheels, its data,
 # and the report built here from what a call brought back.
 wheelhouse:
 	device/wheelhouse.sh

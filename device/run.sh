@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the lent GPU machine, from the repository root:  bash device/run.sh [PROFILE] [BUDGET_S]
 # Installs the carried wheelhouse (.whl, from `make wheelhouse`), registers the notebooks'
-# kernel, points TICKETS_DATA at the carried archive (.data/, see README) and executes the
+# kernel, points TICKETS_DATA at the carried archive (.data/, see docs/gpu.md) and executes the
 # next notebooks of the profile (tickets.devicerun). Everything it keeps lands in $OUT.
 set -uo pipefail
 profile=${1:-gpu}
