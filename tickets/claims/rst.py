@@ -10,7 +10,7 @@ from tickets.claims.base import (
     Claim,
     Part,
     Verdict,
-    both_at_chance,
+    chance_rule,
     compare,
     graded,
     mean_by,
@@ -19,8 +19,16 @@ from tickets.claims.base import (
     parity,
     pct,
     register,
+    registered,
 )
-from tickets.stats import paired_difference, rows_at_best_mean
+from tickets.claims.registry import design
+from tickets.stats import (
+    VALIDATION,
+    best_on_validation,
+    require_validation,
+    rows_at_best_on_validation,
+    seed_interval,
+)
 
 PAPER = "Fu et al. 2021 (RST), arXiv 2110.14068"
 
@@ -63,13 +71,14 @@ PAPER_PATTERNS = {"element": 47.7, "row": 43.6, "kernel": 37.6}
 # Lottery phenomenon (ResNet-18): ratio -> (RST, FT-Inherit, FT-Reinit)
 PAPER_LOTTERY = {0.01: (37.6, 41.0, 36.7), 0.05: (45.8, 47.1, 44.0)}
 
-# Thresholds of the parts, in accuracy points (fractions of 1). A part is supported when the
-# 95 % interval of its difference lies wholly on the paper's side of its threshold.
-EXISTENCE_CLOSE = 0.03   # "close": the paper's best RST is 2.5 points under dense PGD-AT
-MATCH_TOLERANCE = 0.01   # "matches" the comparable-size dense net: not more than 1 point below
-U_MARGIN = 0.02          # "collapses" at the ends: at least 2 points under the interior peak
-AA_GAP_LARGE = 0.05      # "much lower": AutoAttack at least 5 points under PGD
-TRANSFER_GAP = 0.03      # "transfer poorly": transfer accuracy at least 3 points over white-box
+# Thresholds of the parts, in accuracy points (fractions of 1), read from their registered
+# designs (tickets.claims.registry, where each one's derivation from the paper is stated). A
+# part is supported when the 95 % interval of its difference lies wholly on the paper's side.
+EXISTENCE_CLOSE = -design("rst-1/close").threshold    # "close" to same-width dense PGD-AT
+MATCH_TOLERANCE = -design("rst-1/size").threshold     # "matches" the comparable-size dense net
+U_MARGIN = design("rst-2/low-end").threshold          # "collapses" at the ends
+AA_GAP_LARGE = design("rst-10/much-lower").threshold  # "much lower": AutoAttack under PGD
+TRANSFER_GAP = design("rst-8/transfer").threshold     # "transfer poorly"
 PEAK_WINDOW = (0.05, 0.2)
 
 
@@ -83,15 +92,15 @@ def _means(t: pd.DataFrame, by: str, col: str = "pgd") -> str:
 
 
 def verdict_existence(rst: pd.DataFrame, dense: pd.DataFrame) -> Verdict:
-    """Claim 1, two parts: the best RST (best mean PGD accuracy over seeds) is within
-    EXISTENCE_CLOSE of same-width dense PGD-AT, and within MATCH_TOLERANCE of (or above) a
-    dense net with as many weights as it keeps. dense: kind SAME and SIZE rows (the same-width
-    baseline's kind first in the table)."""
-    best = rows_at_best_mean(rst.assign(variant="RST"))["RST"]
+    """Claim 1, two parts: the best RST (the ratio of the best mean validation PGD accuracy
+    over seeds, column VALIDATION) is within EXISTENCE_CLOSE of same-width dense PGD-AT, and
+    within MATCH_TOLERANCE of (or above) a dense net with as many weights as it keeps. dense:
+    kind SAME and SIZE rows (the same-width baseline's kind first in the table)."""
+    best = rows_at_best_on_validation(rst, by=None)[None]
     kinds = list(dict.fromkeys(dense["kind"]))
     same, small = dense[dense["kind"] == kinds[0]], dense[dense["kind"] == kinds[1]]
-    parts = [parity("best RST minus same-width dense PGD-AT", best, same, EXISTENCE_CLOSE),
-             parity("best RST minus the dense net of its size", best, small, MATCH_TOLERANCE)]
+    parts = [parity("best RST minus same-width dense PGD-AT", best, same, "rst-1/close"),
+             parity("best RST minus the dense net of its size", best, small, "rst-1/size")]
     ours = (f"best RST (r={best['remaining'].iloc[0]:g}) {pct(best['clean'].mean())} / "
             f"{pct(best['pgd'].mean())}; dense PGD-AT {pct(same['clean'].mean())} / "
             f"{pct(same['pgd'].mean())}; same-size dense {pct(small['clean'].mean())} / "
@@ -100,28 +109,32 @@ def verdict_existence(rst: pd.DataFrame, dense: pd.DataFrame) -> Verdict:
 
 
 def verdict_inverted_u(rst: pd.DataFrame) -> Verdict:
-    """Claim 2, three parts: the best interior ratio beats the smallest and the largest ratio
-    by U_MARGIN, and the best ratio inside the paper's 5-20 % window beats the best outside
-    it."""
+    """Claim 2, three parts: the interior peak beats the smallest and the largest ratio by
+    U_MARGIN, and the best ratio inside the paper's 5-20 % window beats the best outside it.
+    The peak and the best ratios are chosen on validation (column VALIDATION); the parts are
+    graded on the test images."""
     ratios = sorted(rst["remaining"].unique())
     if len(ratios) < 3:
         return not_run("rst-2", "fewer than 3 ratios", "a curve needs 3 or more ratios")
-    means = mean_by(rst, "remaining")
+    val = require_validation(rst).groupby(rst["remaining"]).mean()
     at = {r: rst[rst["remaining"] == r] for r in ratios}
-    peak = max(ratios[1:-1], key=lambda r: means[r])
-    parts = [Part(f"interior peak (r={peak:g}) minus r={ratios[0]:g}",
-                  compare(at[peak], at[ratios[0]]), U_MARGIN,
-                  uninformative=both_at_chance(at[peak], at[ratios[0]])),
-             Part(f"interior peak (r={peak:g}) minus r={ratios[-1]:g}",
-                  compare(at[peak], at[ratios[-1]]), U_MARGIN,
-                  uninformative=both_at_chance(at[peak], at[ratios[-1]]))]
+    peak = max(ratios[1:-1], key=lambda r: val[r])
+
+    def part(key: str, name: str, x: float, y: float) -> Part:
+        why = chance_rule({f"r={x:g}": at[x], f"r={y:g}": at[y]})
+        return registered(key, name, compare(at[x], at[y]), why)
+
+    parts = [part("rst-2/low-end", f"interior peak (r={peak:g}) minus r={ratios[0]:g}", peak,
+                  ratios[0]),
+             part("rst-2/high-end", f"interior peak (r={peak:g}) minus r={ratios[-1]:g}", peak,
+                  ratios[-1])]
     inside = [r for r in ratios if PEAK_WINDOW[0] <= r <= PEAK_WINDOW[1]]
     outside = [r for r in ratios if r not in inside]
     note = ""
     if inside and outside:
-        a, b = max(inside, key=means.get), max(outside, key=means.get)
-        parts.append(Part(f"best ratio in 5-20 % (r={a:g}) minus best outside (r={b:g})",
-                          compare(at[a], at[b]), uninformative=both_at_chance(at[a], at[b])))
+        a, b = max(inside, key=val.get), max(outside, key=val.get)
+        parts.append(part("rst-2/window", f"best ratio in 5-20 % (r={a:g}) minus best outside "
+                          f"(r={b:g})", a, b))
     else:
         note = "no ratio on one side of the paper's 5-20 % window: that part was not tested"
     return graded("rst-2", parts, _means(rst, "remaining"), note)
@@ -130,7 +143,8 @@ def verdict_inverted_u(rst: pd.DataFrame) -> Verdict:
 def verdict_aa_gap(rows: pd.DataFrame) -> Verdict:
     """Claim 10, two parts, on the RSTs (each image's outcome averaged over the RSTs of a
     seed): AutoAttack accuracy is below PGD accuracy on the same images, and by at least
-    AA_GAP_LARGE."""
+    AA_GAP_LARGE. Both sides are the same models, so the chance rule looks at their PGD
+    accuracy: AutoAttack driving a model that learned to chance level is the effect itself."""
     r = rows.dropna(subset=["aa"])
     rst = r[r["kind"] == "RST"]
     if rst.empty:
@@ -141,14 +155,16 @@ def verdict_aa_gap(rows: pd.DataFrame) -> Verdict:
         return np.stack([outcome_matrix(rst if s is None else rst[rst["seed"] == s], col)
                          .mean(axis=0) for s in seeds])
 
-    gap = paired_difference(per_seed("pgd_on_aa_correct"), per_seed("aa_correct"))
-    floor = both_at_chance(rst, rst, "pgd_on_aa_correct", "aa_correct")
-    parts = [Part("PGD minus AutoAttack accuracy of the RSTs", gap, uninformative=floor),
-             Part("PGD minus AutoAttack accuracy of the RSTs, 'much lower'", gap, AA_GAP_LARGE,
-                  uninformative=floor)]
+    pgd = per_seed("pgd_on_aa_correct")
+    gap = seed_interval(pgd, per_seed("aa_correct"))
+    floor = chance_rule({"the RSTs under PGD": pgd})
+    parts = [registered("rst-10/lower", "PGD minus AutoAttack accuracy of the RSTs", gap, floor),
+             registered("rst-10/much-lower", "PGD minus AutoAttack accuracy of the RSTs, 'much "
+                        "lower'", gap, floor)]
     dense = r[r["kind"] != "RST"]
-    ours = (f"RST PGD {pct(rst['pgd_on_aa_images'].mean())} / AutoAttack {pct(rst['aa'].mean())}"
-            f" on {int(rst['aa_n'].min())} images")
+    label = f" ({rst['aa_attack'].iloc[0]})" if "aa_attack" in rst else ""
+    ours = (f"RST PGD {pct(rst['pgd_on_aa_images'].mean())} / AutoAttack{label} "
+            f"{pct(rst['aa'].mean())} on {int(rst['aa_n'].min())} images")
     if len(dense):
         ours += (f"; dense baselines PGD {pct(dense['pgd_on_aa_images'].mean())} / AutoAttack "
                  f"{pct(dense['aa'].mean())}")
@@ -156,15 +172,15 @@ def verdict_aa_gap(rows: pd.DataFrame) -> Verdict:
 
 
 def verdict_initialisation(t: pd.DataFrame, favourite: str = "signed_constant") -> Verdict:
-    """Claim 3, one part per ratio: signed Kaiming constant beats the best other init (by mean
-    accuracy at that ratio)."""
+    """Claim 3, one part per ratio: signed Kaiming constant beats the best other init (the
+    other init of the best mean validation accuracy at that ratio)."""
     parts = []
     for r, g in t.groupby("remaining"):
-        means = mean_by(g, "variant").drop(favourite)
-        other = means.idxmax()
-        parts.append(Part(f"r={r:g}: {favourite} minus {other}",
-                          compare(g[g["variant"] == favourite], g[g["variant"] == other])))
-    peaks = {k: rows["pgd"].mean() for k, rows in rows_at_best_mean(t).items()}
+        other = best_on_validation(g[g["variant"] != favourite], "variant")
+        fav, oth = g[g["variant"] == favourite], g[g["variant"] == other]
+        parts.append(registered("rst-3/favourite", f"r={r:g}: {favourite} minus {other}",
+                                compare(fav, oth), chance_rule({favourite: fav, other: oth})))
+    peaks = {k: rows["pgd"].mean() for k, rows in rows_at_best_on_validation(t).items()}
     ours = "; ".join(f"{k}: peak {pct(v)}" for k, v in
                      sorted(peaks.items(), key=lambda kv: -kv[1]))
     return graded("rst-3", parts, ours)
@@ -172,15 +188,19 @@ def verdict_initialisation(t: pd.DataFrame, favourite: str = "signed_constant") 
 
 def _strict_order(t: pd.DataFrame, claim_id: str, order: tuple[str, str, str],
                   labels: tuple[str, str, str]) -> Verdict:
-    """A claim that three variants, each at its best ratio, come in a strict order: two parts,
-    first minus second and second minus third. Other variants in t (the channel-wise pattern,
-    say) are shown but not graded."""
-    best = rows_at_best_mean(t)
+    """A claim that three variants, each at its best ratio (chosen on validation), come in a
+    strict order: two parts, first minus second and second minus third. Other variants in t
+    (the channel-wise pattern, say) are shown but not graded."""
+    best = rows_at_best_on_validation(t)
     if not set(order) <= set(best):
         return not_run(claim_id, "", f"needs the variants {sorted(order)}")
     a, b, c = order
-    parts = [Part(f"{labels[0]} minus {labels[1]}", compare(best[a], best[b])),
-             Part(f"{labels[1]} minus {labels[2]}", compare(best[b], best[c]))]
+
+    def part(x: str, y: str, lx: str, ly: str) -> Part:
+        return registered(f"{claim_id}/{x}-{y}", f"{lx} minus {ly}", compare(best[x], best[y]),
+                          chance_rule({lx: best[x], ly: best[y]}))
+
+    parts = [part(a, b, labels[0], labels[1]), part(b, c, labels[1], labels[2])]
     ours = " / ".join(f"{k} {pct(rows['pgd'].mean())}" for k, rows in
                       sorted(best.items(), key=lambda kv: -kv[1]["pgd"].mean()))
     return graded(claim_id, parts, ours)
@@ -201,9 +221,10 @@ def verdict_lottery(t: pd.DataFrame) -> Verdict:
     parts = []
     for r, g in t.groupby("remaining"):
         k = {kind: g[g["kind"] == kind] for kind in ("RST", "FT-Inherit", "FT-Reinit")}
-        parts += [Part(f"r={r:g}: RST minus FT-Reinit", compare(k["RST"], k["FT-Reinit"])),
-                  Part(f"r={r:g}: FT-Inherit minus FT-Reinit",
-                       compare(k["FT-Inherit"], k["FT-Reinit"]))]
+        for key, x in (("rst-6/rst-reinit", "RST"), ("rst-6/inherit-reinit", "FT-Inherit")):
+            parts.append(registered(key, f"r={r:g}: {x} minus FT-Reinit",
+                                    compare(k[x], k["FT-Reinit"]),
+                                    chance_rule({x: k[x], "FT-Reinit": k["FT-Reinit"]})))
     wide = t.pivot_table(index="remaining", columns="kind", values="pgd", aggfunc="mean")
     ours = "; ".join(f"{r:g}: RST {pct(w['RST'])} / Inherit {pct(w['FT-Inherit'])} / Reinit "
                      f"{pct(w['FT-Reinit'])}" for r, w in wide.iterrows())
@@ -212,14 +233,17 @@ def verdict_lottery(t: pd.DataFrame) -> Verdict:
 
 def verdict_overparameterisation(widths: pd.DataFrame, depths: pd.DataFrame) -> Verdict:
     """Claim 7: the best RST of the largest network beats that of the smallest, by width and
-    (if run) by depth. widths/depths: each network's rows at its best ratio (one per seed),
-    networks in order from small to large."""
+    (if run) by depth. widths/depths: each network's rows at its best ratio (one per seed,
+    the ratio chosen on validation: tickets.stats.rows_at_best_on_validation), networks in
+    order from small to large."""
     parts = []
     for label, t in (("width", widths), ("depth", depths)):
         nets = list(dict.fromkeys(t["variant"])) if len(t) else []
         if len(nets) >= 2:
-            parts.append(Part(f"{label}: {nets[-1]} minus {nets[0]}",
-                              compare(t[t["variant"] == nets[-1]], t[t["variant"] == nets[0]])))
+            big, small = t[t["variant"] == nets[-1]], t[t["variant"] == nets[0]]
+            parts.append(registered(f"rst-7/{label}", f"{label}: {nets[-1]} minus {nets[0]}",
+                                    compare(big, small),
+                                    chance_rule({nets[-1]: big, nets[0]: small})))
     if not parts:
         return not_run("rst-7", "", "needs two widths or two depths")
     ours = ("widths " + _means(widths, "variant")
@@ -227,11 +251,13 @@ def verdict_overparameterisation(widths: pd.DataFrame, depths: pd.DataFrame) -> 
     return graded("rst-7", parts, ours)
 
 
-def verdict_transfer(m: pd.DataFrame, outcomes: dict[str, str] | None = None) -> Verdict:
+def verdict_transfer(m: pd.DataFrame, outcomes: dict[str, str | list[str]] | None = None
+                     ) -> Verdict:
     """Claim 8: adversarial examples transfer poorly between RSTs of different ratios: per
     image, the mean accuracy over transferred (off-diagonal) attacks exceeds the mean over
     white-box (diagonal) attacks by TRANSFER_GAP. outcomes: per cell 'a->b', the 0/1 string of
-    the matrix (tickets.studies.transferability)."""
+    the matrix (tickets.studies.transferability), or a list of such strings, one per search
+    seed (the part is graded on 3 seeds or more; one matrix is a single seed)."""
     a = m.to_numpy(dtype=float)
     diag, off = np.diag(a), a[~np.eye(len(a), dtype=bool)]
     ours = (f"white-box diagonal {pct(diag.min())}-{pct(diag.max())}, transfer "
@@ -239,38 +265,44 @@ def verdict_transfer(m: pd.DataFrame, outcomes: dict[str, str] | None = None) ->
     if not outcomes:
         return not_run("rst-8", ours, "the matrix has no per-image outcomes")
     ratios = list(m.index)
+    per_seed = {k: [v] if isinstance(v, str) else list(v) for k, v in outcomes.items()}
 
-    def cells(pairs) -> np.ndarray:
-        return np.mean([[int(c) for c in outcomes[f"{x}->{y}"]] for x, y in pairs], axis=0)
+    def cells(pairs) -> np.ndarray:  # (seeds, images): the mean over the cells
+        return np.mean([[[int(c) for c in s] for s in per_seed[f"{x}->{y}"]] for x, y in pairs],
+                       axis=0)
 
     white = cells([(r, r) for r in ratios])
     transfer = cells([(x, y) for x in ratios for y in ratios if x != y])
-    parts = [Part("transfer minus white-box accuracy", paired_difference(transfer, white),
-                  TRANSFER_GAP)]
+    why = chance_rule({"white-box": white, "transfer": transfer})
+    parts = [registered("rst-8/transfer", "transfer minus white-box accuracy",
+                        seed_interval(transfer, white), why)]
     return graded("rst-8", parts, ours)
 
 
 def verdict_r2s(rows: pd.DataFrame, member_rows: pd.DataFrame) -> Verdict:
-    """Claim 9: the R2S beats its best member (by PGD accuracy) under the strongest of the
-    attacks, not only under the paper's non-adaptive one. rows: evaluation, accuracy,
-    outcomes (per image, the share of draws that were right), seed; member_rows: each member's
-    remaining, pgd, pgd_correct, seed."""
+    """Claim 9: the R2S beats its best member (the ratio of the best mean validation accuracy)
+    under the strongest of the attacks, not only under the paper's non-adaptive one. rows:
+    evaluation, accuracy, outcomes (per image, the share of draws that were right), seed;
+    member_rows: each member's remaining, pgd, pgd_correct, seed and VALIDATION."""
     adv = rows[rows["evaluation"] != "clean"]
     # AutoAttack may run on fewer images: the strongest attack is the one with the lowest
-    # accuracy on the images every evaluation shares (the first ones of the test split)
+    # accuracy on the images every evaluation shares (the first ones of the test split). This
+    # choice can only make the claim harder to support.
     m = int(adv["n"].min())
     shared = adv.assign(on_shared=[float(np.mean(o[:m])) for o in adv["outcomes"]])
     means = mean_by(shared, "evaluation", "on_shared")
     strongest = means.idxmin()
     full = adv
-    best_r = mean_by(member_rows, "remaining").idxmax()
+    best_r = best_on_validation(member_rows, "remaining")
     best = member_rows[member_rows["remaining"] == best_r]
     paper = adv[adv["evaluation"].str.startswith("1 ")]
-    parts = [Part(f"R2S under the strongest attack ({strongest}) minus its best member "
-                  f"(r={best_r:g})", compare(full[full["evaluation"] == strongest], best,
-                                             "outcomes", "pgd_correct"))]
-    paper_gain = compare(paper, best, "outcomes", "pgd_correct")
     strong = full[full["evaluation"] == strongest]
+    why = chance_rule({"the R2S": outcome_matrix(strong, "outcomes"),
+                       "its best member": outcome_matrix(best, "pgd_correct")})
+    parts = [registered("rst-9/r2s", f"R2S under the strongest attack ({strongest}) minus its "
+                        f"best member (r={best_r:g})",
+                        compare(strong, best, "outcomes", "pgd_correct"), why)]
+    paper_gain = compare(paper, best, "outcomes", "pgd_correct")
     ours = (f"R2S {pct(paper['accuracy'].mean())} under the paper's protocol, "
             f"{pct(strong['accuracy'].mean())} under the strongest ({strongest}, "
             f"{int(strong['n'].iloc[0])} images); best single RST {pct(best['pgd'].mean())}")
@@ -283,4 +315,4 @@ __all__ = ["PAPER", "CLAIMS", "PAPER_RST_CURVE", "PAPER_DENSE_RESNET18", "PAPER_
            "PAPER_SEARCH_ATTACK", "PAPER_PATTERNS", "PAPER_LOTTERY", "verdict_existence",
            "verdict_inverted_u", "verdict_aa_gap", "verdict_initialisation", "verdict_patterns",
            "verdict_search_attack", "verdict_lottery", "verdict_overparameterisation",
-           "verdict_transfer", "verdict_r2s"]
+           "verdict_transfer", "verdict_r2s", "VALIDATION"]

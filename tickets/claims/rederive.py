@@ -1,0 +1,119 @@
+"""Re-derive every part's interval of a report from its records, and compare.
+
+Every part record carries what its interval was computed from (`interval`: the method, the
+level, and the inputs: per-image outcomes of both sides per seed as packed bits, or the
+per-seed values, or the accuracies of a normal interval). This command recomputes each
+interval and its one-sided p-values from those inputs alone, prints old against new, and
+exits with status 1 when any differs or cannot be re-derived:
+
+    python -m tickets.claims.rederive reports/cpu
+
+(the report folder holds results/<claim>.json, as tickets.notebook.record_verdict writes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from tickets.stats import (
+    Difference,
+    decode_values,
+    exact,
+    normal_combination,
+    paired_difference,
+    seed_interval,
+    seed_values_interval,
+)
+
+TOLERANCE = 1e-9
+
+
+def rederive(interval: dict) -> Difference:
+    """The interval a part record's `interval` field describes, recomputed from its inputs."""
+    method, level = interval.get("method", ""), interval.get("level", 0.95)
+    if method == "paired-seeds":
+        return seed_interval(decode_values(interval["a"]), decode_values(interval["b"]), level)
+    if method == "seeds-t":
+        return seed_values_interval(interval["values"], level)
+    if method == "normal":
+        return normal_combination([(s, p) for s, p in interval["terms"]], interval["n"], level)
+    if method == "percentile-bootstrap":
+        return paired_difference(decode_values(interval["a"]), decode_values(interval["b"]),
+                                 interval["n_boot"], level, interval["seed"])
+    if method == "exact":
+        return exact(interval["value"])
+    raise ValueError(f"cannot re-derive method={method!r}: the record keeps no inputs for it "
+                     f"(known: paired-seeds, seeds-t, normal, percentile-bootstrap, exact)")
+
+
+def _close(x: float | None, y: float | None) -> bool:
+    if x is None or y is None:
+        return x is None and y is None
+    return math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+
+
+def check_part(part: dict) -> tuple[Difference | None, str]:
+    """The recomputed interval of one part record and "" when it matches, or why not."""
+    try:
+        new = rederive(part.get("interval") or {})
+    except (KeyError, ValueError) as e:
+        return None, f"not re-derivable: {e}"
+    bad = [k for k in ("estimate", "low", "high") if not _close(part[k], getattr(new, k))]
+    for key, side in (("p_supported", 1), ("p_contradicted", -1)):
+        if key in part and part[key] is not None:
+            p = new.p_beyond(part["threshold"], side * part["expected_sign"])
+            if not _close(part[key], p):
+                bad.append(key)
+    return new, ("differs in " + ", ".join(bad)) if bad else ""
+
+
+def check_report(folder: str | Path) -> tuple[list[dict], int]:
+    """One row per part of every record under folder/results, and the number of mismatches
+    (parts whose interval differs or cannot be re-derived)."""
+    files = sorted((Path(folder) / "results").glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no records in {Path(folder) / 'results'}: pass a report folder")
+    rows, bad = [], 0
+    for f in files:
+        record = json.loads(f.read_text())
+        for part in record.get("parts", []):
+            new, why = check_part(part)
+            bad += bool(why)
+            rows.append({"claim": record.get("claim", f.stem), "part": part["name"],
+                         "old": (part["low"], part["high"]),
+                         "new": None if new is None else (new.low, new.high),
+                         "percent": part.get("percent", True), "status": why or "ok"})
+    return rows, bad
+
+
+def _fmt(pair: tuple[float, float] | None, percent: bool) -> str:
+    if pair is None:
+        return "-"
+    k = 100 if percent else 1
+    return f"[{k * pair[0]:+.2f}, {k * pair[1]:+.2f}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("report", help="a report folder holding results/<claim>.json")
+    args = ap.parse_args(argv)
+    rows, bad = check_report(args.report)
+    width = 60
+    print(f"{'part':<{width}} {'recorded':>18} {'re-derived':>18}  status")
+    for r in rows:
+        name = f"{r['claim']}: {r['part']}"
+        name = name if len(name) <= width else name[:width - 3] + "..."
+        print(f"{name:<{width}} {_fmt(r['old'], r['percent']):>18} "
+              f"{_fmt(r['new'], r['percent']):>18}  {r['status']}")
+    print(f"{len(rows)} parts, {bad} mismatch(es)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = ["rederive", "check_part", "check_report", "main"]
