@@ -208,3 +208,166 @@ def test_withdrawn_notebooks_show_withdrawn_until_executed_again(tmp_path):
     assert not (tmp_path / report.WITHDRAWN).exists()
     text = report.build_index(tmp_path, "smoke").read_text()
     assert "withdrawn" not in text.split("<tbody>")[1] and "Withdrawn results:" not in text
+
+
+def _part(name, estimate, low, high, threshold, outcome, percent=True, **extra):
+    return {"name": name, "estimate": estimate, "low": low, "high": high, "level": 0.95,
+            "n_images": 1000, "n_seeds": 3, "p_value": None, "threshold": threshold,
+            "expected_sign": 1, "outcome": outcome, "percent": percent, "unit": "images",
+            "uninformative": "", **extra}
+
+
+def _two_claims(tmp_path, scale="cpu profile: conv4, cifar10 JPEG q75 copy; PGD-20"):
+    """rst-1 graded on two parts (one with the fields of the later rules: derivation, family
+    outcome, an amendment), awt-2 on a part that is not an accuracy; pages for both."""
+    parts = [_part("best RST minus dense", 0.02, 0.01, 0.03, -0.03, "supported",
+                   derivation="the paper's gap of 2.3 points, rounded up",
+                   family_outcome="supported"),
+             _part("RST | its size", -0.02, -0.05, 0.01, -0.01, "inconclusive")]
+    v = claims.Verdict("rst-1", "partly", "ours 1", "why", parts=parts,
+                       amendments=[{"date": "2026-01-02", "reason": "threshold from the text"}])
+    record_verdict(tmp_path, v, scale)
+    other = [_part("AWT minus snip, kernel distance", 0.3, 0.25, 0.35, 0.0, "contradicted",
+                   percent=False)]
+    record_verdict(tmp_path, claims.Verdict("awt-2", "contradicted", "ours 2", "why",
+                                            parts=other), scale)
+    (tmp_path / "01_existence.html").write_text('<html><a id="claim-rst-1"></a></html>')
+    (tmp_path / "10_awt.html").write_text('<html><a id="claim-awt-2"></a></html>')
+
+
+def test_every_index_build_writes_the_claims_table_as_markdown(tmp_path):
+    import re
+
+    _two_claims(tmp_path)
+    report.build_index(tmp_path, "cpu")
+    text = (tmp_path / "SUMMARY.md").read_text()
+    assert text.startswith("# Claims at a glance: cpu profile\n")
+    lines = text.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("| Claim |")))
+    body = [line for line in lines[header + 2:] if line.startswith("| ")]
+    assert len(body) == len(claims.CLAIMS), "one row per claim"
+    row = next(line for line in body if "rst-1" in line)
+    c = claims.claim("rst-1")
+    assert row.startswith("| **[rst-1](01_existence.html#claim-rst-1)** ")
+    assert "[01_existence](01_existence.ipynb)" in row and "| **partly** |" in row
+    assert "ours 1" in row and c.title in row
+    assert "best RST minus dense: **+2.0** \\[+1.0, +3.0\\], 3 seeds (paper: > -3) supported" in row
+    assert "over the report (Holm): supported; threshold: the paper's gap of 2.3 points" in row
+    assert "RST \\| its size" in row, "a | in a name would split the cell"
+    assert len(re.findall(r"(?<!\\)\|", row)) == 7, "six cells"
+    assert "inconclusive; over the report (Holm): –; threshold: –" in row
+    assert "kernel distance: **+0.300** \\[+0.250, +0.350\\]" in text
+    unrun = next(line for line in body if "rst-3" in line)
+    assert "**not run**" in unrun and "02_initialisation.ipynb" not in unrun
+    assert "**Scale** (study 01): cpu profile: conv4, cifar10 JPEG q75 copy; PGD-20." in text
+    assert "**Data:** The CIFAR-10 images were read from an offline copy stored as JPEG" in text
+    assert "- rst-1: 2026-01-02: threshold from the text" in text
+    assert f"1 partly, 1 contradicted, {len(claims.CLAIMS) - 2} not run." in text
+
+
+def test_the_data_note_appears_only_when_the_scale_says_so(tmp_path):
+    _two_claims(tmp_path, scale="cpu profile: conv4, cifar10 original; PGD-20")
+    report.build_index(tmp_path, "cpu")
+    assert "**Data:**" not in (tmp_path / "SUMMARY.md").read_text()
+    assert "<b>Data:</b>" not in (tmp_path / "index.html").read_text()
+
+
+def test_update_readme_replaces_only_the_claims_block(tmp_path):
+    out = tmp_path / "reports" / "cpu"
+    _two_claims(out)
+    readme = tmp_path / "README.md"
+    before, after = "# tickets\n\nIntro.\n\n", "\n## Next\n\nMore.\n"
+    readme.write_text(before + "<!-- claims:start -->\nold table\n<!-- claims:end -->" + after)
+    assert report.update_readme(readme, "cpu", out) is True
+    text = readme.read_text()
+    assert text.startswith(before + "<!-- claims:start -->\n") and text.endswith(
+        "<!-- claims:end -->" + after)
+    assert "old table" not in text and "# Claims at a glance" not in text
+    assert "**[rst-1](reports/cpu/01_existence.html#claim-rst-1)**" in text
+    assert "[10_awt](reports/cpu/10_awt.ipynb)" in text, "links relative to the README"
+    assert report.update_readme(readme, "cpu", out) is False, "nothing new: untouched"
+    assert readme.read_text() == text
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no block here\n")
+    assert report.update_readme(plain, "cpu", out) is False
+    assert plain.read_text() == "no block here\n"
+    plain.write_text("<!-- claims:end -->\n<!-- claims:start -->\n")
+    with pytest.raises(ValueError, match="claims:start"):
+        report.update_readme(plain, "cpu", out)
+
+
+def test_the_forest_plot_has_one_row_per_part_coloured_by_outcome(tmp_path):
+    import re
+
+    _two_claims(tmp_path)
+    text = report.build_index(tmp_path, "cpu").read_text()
+    svgs = re.findall(r"<svg .*?</svg>", text, flags=re.S)
+    assert len(svgs) == 2, "accuracy differences and the others in separate panels"
+    acc, other = svgs
+    rows = re.findall(r'<g class="part" data-claim="([^"]+)" data-outcome="([^"]+)">', acc)
+    assert rows == [("rst-1", "supported"), ("rst-1", "inconclusive")]
+    assert re.findall(r'<g class="part" data-claim="([^"]+)"', other) == ["awt-2"]
+    for svg, outcome in ((acc, "supported"), (acc, "inconclusive"), (other, "contradicted")):
+        row = next(g for g in svg.split("<g ")[1:] if f'data-outcome="{outcome}"' in g)
+        assert f'fill="{report._COLOURS[outcome]}"' in row
+    assert acc.count('class="threshold"') == 2 and acc.count('class="interval"') == 2
+    assert "best RST minus dense" in acc and "+3.0" in acc
+    # a withdrawn notebook's parts leave the plot
+    report.atomic_write_json(tmp_path / report.WITHDRAWN, {"10_awt": "A bug voids it."})
+    text = report.build_index(tmp_path, "cpu").read_text()
+    assert len(re.findall(r"<svg .*?</svg>", text, flags=re.S)) == 1
+    assert 'data-claim="awt-2"' not in text
+
+
+def test_the_forest_plot_puts_estimate_interval_and_threshold_in_place():
+    """On the accuracy panel, the estimate's dot lies inside its interval's line and the
+    threshold mark sits where its value falls between the interval's ends."""
+    import re
+
+    from tickets.report import forest
+    from tickets.report.records import ClaimRow
+
+    row = ClaimRow(claims.claim("rst-1"), {"parts": [
+        _part("a", 0.02, 0.0, 0.04, 0.01, "inconclusive")], "anchor": "claim-rst-1"},
+        "inconclusive", None, True)
+    svg = forest.forest_svg([row])
+    x1, x2 = (float(v) for v in re.search(r'class="interval" x1="([\d.]+)" y1="[\d.]+" '
+                                          r'x2="([\d.]+)"', svg).groups())
+    cx = float(re.search(r'class="estimate" cx="([\d.]+)"', svg).group(1))
+    xt = float(re.search(r'class="threshold" d="M([\d.]+),', svg).group(1))
+    assert x1 < xt < cx < x2
+    assert cx == pytest.approx((x1 + x2) / 2, abs=0.1)
+    assert forest.PLOT_X0 <= x1 and x2 <= forest.PLOT_X1
+    assert forest.forest_svg([]) == ""
+
+
+def test_the_index_shows_derivation_family_outcome_and_amendments_or_a_dash(tmp_path):
+    _two_claims(tmp_path)
+    text = report.build_index(tmp_path, "cpu").read_text()
+    row = next(r for r in text.split("<tr>") if "<b>rst-1</b>" in r)
+    assert "over the report (Holm): supported; threshold: the paper&#39;s gap of 2.3" in row
+    assert "over the report (Holm): –; threshold: –" in row
+    assert "2026-01-02: threshold from the text" in row
+    unamended = next(r for r in text.split("<tr>") if "<b>awt-2</b>" in r)
+    assert unamended.rstrip().endswith("<td>–</td></tr>")
+
+
+def test_the_report_settings_come_from_params_report_yaml(tmp_path):
+    from tickets.report import settings
+    from tickets.studies.existence import SAME_WIDTH
+
+    assert settings.SETTINGS_FILE == ROOT / "params" / "report.yaml"
+    assert report.ACCURACY_TARGETS["cpu"] == {"best RST": (0.38, 0.24), SAME_WIDTH: (0.45, 0.28)}
+    assert report.PROFILE_EXECUTOR == {"cpu": "local:2"}
+    assert settings.profile_label("cpu") and settings.data_notes(["original"]) == []
+    bad = tmp_path / "report.yaml"
+    for text, match in (("profiles: {laptop: {}}", "profile='laptop'"),
+                        ("profiles: {cpu: {colour: red}}", "unknown keys"),
+                        ("profiles: {cpu: {accuracy_targets: {best RST: [38, 24]}}}",
+                         "fractions"),
+                        ("profiles: {cpu: {accuracy_targets: {best net: [0.3, 0.2]}}}",
+                         "model='best net'"),
+                        ("data_notes: [{when: JPEG}]", "data_notes\\[0\\]")):
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            settings.read_settings(bad)

@@ -1,0 +1,136 @@
+"""What the index checks besides the verdicts: whether study 01's networks learn at this
+profile (scale check), which studies ran at another scale, which executed notebooks ran with
+parameters the profile no longer holds, and which notebooks' results are withdrawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tickets.claims import CLAIMS
+from tickets.report.layout import ROOT
+from tickets.report.params import profile_params
+from tickets.report.settings import ACCURACY_TARGETS
+from tickets.store import atomic_write_json, read_json
+from tickets.studies.existence import RST_SIZE, SAME_WIDTH
+
+
+def scale_check(results: dict, profile: str) -> list[dict]:
+    """Study 01's best RST (by mean strict PGD accuracy over seeds) and dense baselines: mean
+    clean and PGD accuracy, seeds, images, and the profile's targets where it has them."""
+    table = (results.get("rst-1") or {}).get("table") or []
+    if not table:
+        return []
+    import pandas as pd
+
+    t = pd.DataFrame(table)
+    if "seed" not in t:
+        t["seed"] = 0
+    rst = t[t["kind"] == "RST"]
+    groups = {}
+    if len(rst):
+        best = rst.groupby("remaining")["pgd"].mean().idxmax()
+        groups[f"best RST (r={best:g})"] = ("best RST", rst[rst["remaining"] == best])
+    for kind in (SAME_WIDTH, RST_SIZE):
+        if (t["kind"] == kind).any():
+            groups[kind] = (kind, t[t["kind"] == kind])
+    rows = []
+    targets = ACCURACY_TARGETS.get(profile, {})
+    for label, (key, g) in groups.items():
+        row = {"model": label, "clean": float(g["clean"].mean()), "pgd": float(g["pgd"].mean()),
+               "seeds": int(g["seed"].nunique()), "n": int(g["n_test"].min())}
+        if key in targets:
+            row["target"] = targets[key]
+            row["met"] = bool(row["clean"] >= targets[key][0] and row["pgd"] >= targets[key][1])
+        rows.append(row)
+    return rows
+
+
+def other_scales(results: dict, profile: str) -> list[dict]:
+    """The notebooks whose claims were trained at another scale than study 01's (the training
+    half of their verdict records' `scale`, before the ';', differs from rst-1's), each with
+    the reason its profile YAML gives in its leading comment."""
+    def training(scale: str) -> str:
+        return scale.split(";")[0].strip()
+
+    ref = training((results.get("rst-1") or {}).get("scale") or "")
+    if not ref:
+        return []
+    seen: dict[str, dict] = {}
+    for c in CLAIMS:
+        r = results.get(c.id)
+        if not r or not r.get("scale") or training(r["scale"]) == ref or c.notebook in seen:
+            continue
+        f = ROOT / "params" / profile / f"{c.notebook[:2]}.yaml"
+        why = []
+        for line in (f.read_text().splitlines() if f.exists() else []):
+            if not line.startswith("#"):
+                break
+            why.append(line.lstrip("# ").strip())
+        seen[c.notebook] = {"notebook": c.notebook, "scale": r["scale"], "why": " ".join(why)}
+    return list(seen.values())
+
+
+def _cell_params(executed: Path, tag: str) -> dict | None:
+    """The literal assignments of the executed notebook's first cell tagged `tag` (None when it
+    has no such cell)."""
+    import ast
+    import json
+
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if tag in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"])
+            out = {}
+            for node in ast.parse(src).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                        isinstance(node.targets[0], ast.Name):
+                    try:
+                        out[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
+            return out
+    return None
+
+
+def executed_params(executed: Path) -> dict:
+    """The parameters papermill injected into an executed notebook (its 'injected-parameters'
+    cell, literal assignments only); {} when it has none."""
+    return _cell_params(executed, "injected-parameters") or {}
+
+
+def stale_params(executed: Path, profile: str) -> list[str]:
+    """How the parameters an executed notebook ran with differ from what its profile resolves
+    to now: 'name: ran with X, params/<profile> now say Y', sorted by name. Empty when they
+    agree. What it ran with is what papermill injected over the values its own parameters cell
+    set (None there means "the profile's value"); only the names it had are compared (a
+    setting the notebook did not have then is not one it ran with), and not results_dir and
+    profile, which the runner sets."""
+    injected = executed_params(executed)
+    if not injected:
+        return []
+    now = profile_params(profile, executed)
+    cell = _cell_params(executed, "parameters") or {}
+    ran = {**{k: v for k, v in cell.items() if k in now and v is not None}, **injected}
+    return [f"{k}: ran with {ran[k]!r}, params/{profile} now say {now.get(k)!r}"
+            for k in sorted(set(ran) - {"profile", "results_dir"})
+            if ran[k] != now.get(k)]
+
+
+WITHDRAWN = "withdrawn.json"
+
+
+def withdrawn(out_dir: Path) -> dict[str, str]:
+    """Executed notebooks whose results a later finding voids (a bug fixed after they ran):
+    {notebook stem: why}, from the report folder's withdrawn.json. The index shows their
+    claims as withdrawn, with the reason, until the notebook is executed again."""
+    f = out_dir / WITHDRAWN
+    return read_json(f) if f.exists() else {}
+
+
+def _clear_withdrawn(out_dir: Path, stem: str) -> None:
+    marks = withdrawn(out_dir)
+    if marks.pop(stem, None) is not None:
+        if marks:
+            atomic_write_json(out_dir / WITHDRAWN, marks)
+        else:
+            (out_dir / WITHDRAWN).unlink()

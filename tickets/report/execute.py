@@ -1,0 +1,45 @@
+"""Executing one notebook with papermill, at a profile, into the report folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tickets.report.layout import KERNEL, ROOT
+from tickets.report.params import run_params
+from tickets.report.settings import PROFILE_EXECUTOR
+from tickets.store import Store
+
+
+def profile_environment(profile: str, tiny: bool = False) -> dict[str, str]:
+    """The environment variables a profile's report sets where the caller has not: the
+    executor of PROFILE_EXECUTOR (not for the tiny dry runs, which train in a moment)."""
+    from tickets import executor
+
+    if tiny or profile not in PROFILE_EXECUTOR or os.environ.get(executor.ENV):
+        return {}
+    return {executor.ENV: PROFILE_EXECUTOR[profile]}
+
+
+def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
+            tiny: bool = False, keep: list[str] | tuple = ()) -> tuple[Path, float]:
+    """Run notebook `nb` at `profile` (with --param overrides `extra`, shrunk when `tiny`) and
+    write the executed copy to `out_dir`; returns its path and the wall time in seconds."""
+    import papermill as pm
+
+    out = out_dir / nb.name
+    params = run_params(nb, profile, out_dir, extra, tiny, keep)
+    t0 = time.perf_counter()
+    os.environ["TICKETS_PROGRESS"] = "0"  # the kernel inherits it: no bars in the report
+    os.environ[Store.NOTEBOOK_ENV_VAR] = nb.stem  # the store's ledger names who asked for a run
+    os.environ.update(profile_environment(profile, tiny))
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        pm.execute_notebook(os.path.relpath(nb.resolve(), ROOT), os.path.relpath(out.resolve(), ROOT),
+                            parameters=params, kernel_name=KERNEL, cwd=str(nb.parent),
+                            progress_bar=True, log_output=False)
+    finally:
+        os.chdir(here)
+    return out, time.perf_counter() - t0

@@ -1,0 +1,123 @@
+"""The report's inputs as the index and SUMMARY.md show them: one row per claim (its verdict
+record, if any, and whether its notebook's results are withdrawn), each tested part's numbers
+as text, the notebooks' wall times, and the outcome colours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tickets.claims import CLAIMS
+from tickets.claims.base import Claim
+from tickets.report.checks import withdrawn
+from tickets.store import read_json
+
+# Each outcome's colour, on the index, in the forest plot and in SUMMARY.md's legend.
+COLOURS = {"supported": "#1a7f37", "partly": "#9a6700", "contradicted": "#cf222e",
+           "inconclusive": "#57606a", "not run": "#8c959f", "withdrawn": "#8c959f",
+           # verdicts of reports made before the three-outcome rules
+           "reproduced": "#1a7f37", "not reproduced": "#cf222e"}
+OTHER_COLOUR = "#1f2328"
+DASH = "–"  # shown for a field a record does not have
+
+
+def colour(outcome: str) -> str:
+    """The colour of a verdict or a part's outcome (the text colour for an unknown one)."""
+    return COLOURS.get(outcome, OTHER_COLOUR)
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim of the report: its record (None when not run), the verdict shown (the
+    record's, or "not run", or "withdrawn"), why its notebook's results are withdrawn (None
+    when they stand), and whether the notebook's HTML page is in the report folder."""
+
+    claim: Claim
+    record: dict | None
+    verdict: str
+    withdrawn: str | None
+    has_page: bool
+
+    @property
+    def parts(self) -> list[dict]:
+        """The graded parts shown: none for a claim not run or withdrawn."""
+        if self.record is None or self.withdrawn:
+            return []
+        return self.record.get("parts") or []
+
+    @property
+    def href(self) -> str | None:
+        """The claim's section in its notebook's page, relative to the report folder."""
+        if not self.has_page:
+            return None
+        page = f"{self.claim.notebook}.html"
+        return f"{page}#{self.record['anchor']}" if self.record else page
+
+
+def read_results(out_dir: Path) -> dict[str, dict]:
+    """The verdict records in out_dir/results, by claim id."""
+    results = {}
+    for f in sorted((out_dir / "results").glob("*.json")):
+        r = read_json(f)
+        results[r["claim"]] = r
+    return results
+
+
+def claim_rows(out_dir: Path, results: dict[str, dict]) -> list[ClaimRow]:
+    """Every claim of tickets.claims.CLAIMS in order, with its record from `results`."""
+    void = withdrawn(out_dir)
+    rows = []
+    for c in CLAIMS:
+        r = results.get(c.id)
+        why_void = void.get(c.notebook) if r else None
+        verdict = "withdrawn" if why_void else r["verdict"] if r else "not run"
+        rows.append(ClaimRow(c, r, verdict, why_void, (out_dir / f"{c.notebook}.html").exists()))
+    return rows
+
+
+def read_timings(out_dir: Path) -> tuple[dict[str, float], dict[str, str]]:
+    """Each notebook's wall time in seconds (timings.json), and the notes on how a time was
+    taken when not in one execution (its "_notes")."""
+    tf = out_dir / "timings.json"
+    timings = read_json(tf) if tf.exists() else {}
+    notes = timings.pop("_notes", {})
+    return timings, notes
+
+
+@dataclass(frozen=True)
+class PartText:
+    """A graded part's numbers as the report prints them: differences in points for an
+    accuracy part (percent), with three decimals otherwise."""
+
+    name: str
+    estimate: str
+    interval: str  # "[low, high]", or "exact" for a difference without sampling error
+    seeds: str  # ", 3 seeds"
+    paper: str  # the paper's side of the threshold: "> -3"
+    outcome: str
+    uninformative: str
+    derivation: str  # how the threshold was derived from the paper, or DASH
+    family_outcome: str  # the outcome after Holm-Bonferroni over the report, or DASH
+
+
+def part_text(p: dict) -> PartText:
+    """The printed form of one part record (tickets.claims.base.Part.record)."""
+    scale, fmt = (100, "{:+.1f}") if p.get("percent", True) else (1, "{:+.3f}")
+
+    def f(v: float) -> str:
+        return fmt.format(scale * v)
+
+    exact = p["low"] == p["high"] == p["estimate"] and not p["n_images"]
+    return PartText(
+        name=p["name"], estimate=f(p["estimate"]),
+        interval="exact" if exact else f"[{f(p['low'])}, {f(p['high'])}]",
+        seeds=f", {p['n_seeds']} seed{'s' if p['n_seeds'] > 1 else ''}",
+        paper=f"{'>' if p['expected_sign'] > 0 else '<'} {scale * p['threshold']:+g}",
+        outcome=p["outcome"], uninformative=p.get("uninformative") or "",
+        derivation=p.get("derivation") or DASH, family_outcome=p.get("family_outcome") or DASH)
+
+
+def amendments_text(record: dict | None) -> list[str]:
+    """A claim record's amendments as 'date: reason', oldest first as recorded."""
+    return [f"{a.get('date', DASH)}: {a.get('reason', DASH)}"
+            for a in ((record or {}).get("amendments") or [])]
