@@ -3,7 +3,8 @@ import copy
 import pytest
 import torch
 
-from tickets import config, layers, models, ntk, prune
+from tickets import config, layers, models, ntk
+from tickets.masks import density, ntt, prune
 
 
 def _net(name="conv2", width=0.25, seed=0):
@@ -112,25 +113,25 @@ def test_neural_tangent_transfer_lowers_its_loss_and_keeps_the_weights():
     layers.set_mode(student, "search")
     layers.set_remaining(student, 0.1)
     weights = {n: m.weight.detach().clone() for n, m in layers.masked_layers(student)}
-    spec = ntk.NTTSpec(steps=20, batch=16, kernel_probes=4, lr=0.02)
-    masks, hist = ntk.neural_tangent_transfer(student, teacher, _x(64), spec)
+    spec = ntt.NTTSpec(steps=20, batch=16, kernel_probes=4, lr=0.02)
+    masks, hist = ntt.neural_tangent_transfer(student, teacher, _x(64), spec)
     losses = [h["loss"] for h in hist if "loss" in h]
     assert len(losses) == 20 and hist[-1]["seconds"] > 0
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < first, f"NTT loss did not fall: {first:.3f} -> {last:.3f}"
-    assert abs(prune.density(masks) - 0.1) < 0.01
+    assert abs(density(masks) - 0.1) < 0.01
     for n, layer in layers.masked_layers(student):
         assert torch.equal(layer.weight, weights[n]), "NTT must not change the weights"
         assert not layer.weight.requires_grad
-    assert ntk.ntt_passes(spec) > 0
+    assert ntt.ntt_passes(spec) > 0
 
 
 def test_ntt_refuses_a_student_not_in_search_mode_and_bad_specs():
     t = _net()
     with pytest.raises(config.ConfigError, match="search"):
-        ntk.neural_tangent_transfer(copy.deepcopy(t), t, _x(8), ntk.NTTSpec(steps=1, batch=4,
+        ntt.neural_tangent_transfer(copy.deepcopy(t), t, _x(8), ntt.NTTSpec(steps=1, batch=4,
                                                                            kernel_probes=2))
     with pytest.raises(config.ConfigError, match="kernel_probes"):
-        ntk.NTTSpec(batch=4, kernel_probes=8).validate()
+        ntt.NTTSpec(batch=4, kernel_probes=8).validate()
     with pytest.raises(config.ConfigError, match="steps"):
-        ntk.NTTSpec(steps=0).validate()
+        ntt.NTTSpec(steps=0).validate()

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from tickets import config, layers, models, prune, train
+from tickets import config, layers, models, train
+from tickets.masks import density, mask_overlap, prune
 from tickets.store import Store
 
 
@@ -57,7 +58,7 @@ def test_previous_mask_is_respected():
     first = prune.magnitude_masks(m, 0.5)
     second = prune.magnitude_masks(m, 0.25, previous=first)
     assert all(not (second[n] & ~first[n]).any() for n in first), "pruned weights stay pruned"
-    assert abs(prune.density(second) - 0.25) < 1e-3
+    assert abs(density(second) - 0.25) < 1e-3
     with pytest.raises(config.ConfigError, match="previous mask keeps only"):
         prune.magnitude_masks(m, 0.6, previous=first)
 
@@ -83,8 +84,8 @@ def test_random_masks_are_layer_uniform_and_seeded():
         assert int(mask.sum()) == layers.kept_count(mask.numel(), 0.2)
         assert torch.equal(mask, b[n])
     assert any(not torch.equal(a[n], c[n]) for n in a)
-    assert prune.mask_overlap(a, a) == 1.0
-    assert 0.05 < prune.mask_overlap(a, c) < 0.5  # about 0.2 for independent draws
+    assert mask_overlap(a, a) == 1.0
+    assert 0.05 < mask_overlap(a, c) < 0.5  # about 0.2 for independent draws
 
 
 def test_snip_scores_and_model_left_unchanged(synth):
@@ -95,7 +96,7 @@ def test_snip_scores_and_model_left_unchanged(synth):
     after = m.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "SNIP changed the model"
     assert all(layer.mode == "fixed" for _, layer in layers.masked_layers(m))
-    assert abs(prune.density(masks) - 0.1) < 1e-3
+    assert abs(density(masks) - 0.1) < 1e-3
     # the kept weights are those of largest |w * dL/dw|, recomputed here by hand
     ref = _net()
     layers.set_mode(ref, "dense")

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from tickets import layers, prune
+from tickets import layers
 from tickets.config import replace
 from tickets.evaluation import EvalSpec
-from tickets.masks import init_state
+from tickets.masks import density, init_state
 from tickets.ntk import NTTSpec
 from tickets.recipes import base_config
 from tickets.store import Store
@@ -28,7 +28,7 @@ def test_ticket_retraining_rewinds_to_the_init_under_the_mask(cfg, synth, tmp_pa
     store = Store(tmp_path)
     pre = boosting.pretrain(cfg, 0.05, 1, synth, store=store, progress=False)
     masks = boosting.ticket_masks(pre, 0.2)
-    assert abs(prune.density(masks) - 0.2) < 1e-3
+    assert abs(density(masks) - 0.2) < 1e-3
     run = boosting.retrain(cfg, masks, "t", synth, epochs=1, warmup=1, store=store,
                            progress=False)
     trained = run.model("last", device="cpu")
@@ -70,7 +70,7 @@ def test_awt_masks_have_their_sparsity_and_are_cached(cfg, synth, tmp_path):
                         probe_steps=1, snip_batch=32)
     for method in awt.METHODS:
         masks, info = awt.find_mask(cfg, method, 0.9, synth, spec, store, progress=False)
-        assert abs(prune.density(masks) - 0.1) < 0.01, method
+        assert abs(density(masks) - 0.1) < 0.01, method
         again, _ = awt.find_mask(cfg, method, 0.9, synth, spec, store, progress=False)
         assert all(torch.equal(masks[n], again[n]) for n in masks)
     a, _ = awt.find_mask(cfg, "awt", 0.9, synth, spec, store, progress=False)
@@ -179,9 +179,10 @@ def test_sanity_checks_and_r2s_transfer_reuse_the_dense_baselines(rst_cfg, synth
 
 
 def test_lottery_reinit_keeps_the_mask_and_draws_new_weights(rst_cfg, synth, rst_store):
+    from tickets.masks import fixed_mask_state
     from tickets.recipes import rst_config
     from tickets.studies import lottery
-    from tickets.train import fixed_mask_state, train
+    from tickets.train import train
 
     run = train(rst_config(rst_cfg, 0.1), synth, rst_store, device="cpu", progress=False)
     inherit = fixed_mask_state(run.model("best", device="cpu"))

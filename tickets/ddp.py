@@ -124,6 +124,48 @@ def all_sum(values: list[float]) -> list[float]:
     return t.tolist()
 
 
+class Processes:
+    """How the processes of a run share it: this process's rank, its share of each batch, the
+    sums and gradient averages over the ranks, and who writes files. In one process (outside
+    a torchrun job) every method leaves its input as it is: the loop reads the same either
+    way."""
+
+    def __init__(self) -> None:
+        self.rank, self.world = rank_world()
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the run's files (rank 0)."""
+        return self.rank == 0
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """The model with BatchNorm over the global batch when the ranks share batches."""
+        return convert_bn(model) if self.distributed else model
+
+    def share(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+        """This rank's contiguous share of a global batch, and a generator of its own for the
+        attack's random start (every rank augments the whole batch alike before)."""
+        if not self.distributed:
+            return x, y, g
+        share = chunk(len(y))
+        own = torch.Generator(device=x.device).manual_seed(int(g.initial_seed()) * 31 + self.rank)
+        return x[share], y[share], own
+
+    def average_gradients(self, params: Iterable[nn.Parameter]) -> None:
+        average_gradients(params)
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        return all_sum(values)
+
+    def barrier(self) -> None:
+        barrier()
+
+
 def mask_digest(model: nn.Module) -> str:
     """A hash of every mask the model applies now (its scores' top-k in search mode)."""
     h = hashlib.sha256()

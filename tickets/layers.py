@@ -234,3 +234,12 @@ def set_fixed_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             layer.mask.copy_(masks[name].to(layer.mask))
         layer.set_mode("fixed")
+
+
+@torch.no_grad()
+def apply_masks_(model: nn.Module) -> None:
+    """Zero the pruned weights of every layer in 'fixed' mode (called after each optimiser
+    step, so that momentum and weight decay never leave a pruned weight non-zero)."""
+    for _, layer in masked_layers(model):
+        if layer.mode == "fixed":
+            layer.weight.mul_(layer.mask)

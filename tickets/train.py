@@ -12,7 +12,6 @@ steps costs k, and the training update itself costs 1.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import math
 import os
@@ -31,9 +30,8 @@ from tickets import accel, ddp
 from tickets.attacks import evaluate, passes_per_example, perturb
 from tickets.config import AttackConfig, RunConfig, TrainConfig, config_hash
 from tickets.data import Data, augment
-from tickets.layers import freeze_masks, set_mode, set_remaining
+from tickets.layers import apply_masks_, set_mode, set_remaining
 from tickets.models import Net, build_from_config, param_counts
-from tickets.prune import apply_masks_
 from tickets.store import (
     Store,
     StoreError,
@@ -205,127 +203,219 @@ class Checkpoint:
         return {"loss": float(self.sums["loss"]), "correct": int(self.sums["correct"]),
                 "seen": int(self.sums["seen"])}
 
+    def count(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """Add a step's loss and accuracy to the epoch's running sums. They stay on the device
+        (float64): no host sync per step; they become Python numbers at the end of the epoch
+        and whenever a checkpoint is written."""
+        self.sums["loss"] += loss.detach().double() * len(y)
+        self.sums["correct"] += (logits.argmax(1) == y).sum()
+        self.sums["seen"] += len(y)
+
+    def close_epoch(self, processes: ddp.Processes) -> dict[str, float]:
+        """The epoch's training loss and accuracy (over every rank's share), sums reset."""
+        sums = dict(zip(("loss", "correct", "seen"),
+                        processes.all_sum(list(self.host_sums().values())), strict=True))
+        self.sums = {"loss": 0.0, "correct": 0, "seen": 0}
+        return {"train_loss": sums["loss"] / sums["seen"],
+                "train_adv_acc": sums["correct"] / sums["seen"]}
+
+    def improved(self, row: dict[str, Any], track_test: bool) -> list[str]:
+        """Which of the best weights an epoch's row beats ('best' by validation robust
+        accuracy, else training accuracy; 'best_test' by test robust accuracy), recorded."""
+        out = []
+        score = row.get("val_robust", row["train_adv_acc"])
+        if score >= self.best:
+            self.best, self.best_epoch = score, row["epoch"]
+            out.append("best")
+        if track_test and row.get("test_robust", -1) >= self.best_test:
+            self.best_test, self.best_test_epoch = row["test_robust"], row["epoch"]
+            out.append("best_test")
+        return out
+
     def save(self, path: Path) -> None:
         self.sums = self.host_sums()
         atomic_torch_save(path, dataclasses.asdict(self))
 
 
-def _model_files(run: TrainRun) -> list[Path]:
-    """The weight files every finished run has."""
-    files = [run.directory / "best.pt", run.directory / "last.pt"]
-    if run.cfg.train.track_test:
-        files.append(run.directory / "best_test.pt")
-    return files
+class Precision:
+    """The arithmetic of a run on its device: bf16 autocast of the forward passes for 'bf16',
+    nothing for 'fp32'; the device's settings and optimiser (tickets.accel)."""
+
+    def __init__(self, precision: str, device: torch.device) -> None:
+        self.precision, self.device = precision, device
+
+    def configure(self) -> None:
+        """Process-wide settings for the device (cuDNN autotuning and TF32 on CUDA)."""
+        accel.configure(self.device)
+
+    def optimizer(self, params: list[nn.Parameter], **kw: Any) -> torch.optim.Optimizer:
+        """SGD, fused on CUDA."""
+        return accel.sgd(params, self.device, **kw)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context the forward passes of training and evaluation run in."""
+        return accel.autocast(self.precision, self.device)
 
 
-def _finished_run(run: TrainRun, save_epochs: bool = False) -> TrainRun | None:
-    """The run as stored, if it finished before and its weight files are whole. A damaged
-    result.json, or a missing or truncated weight file, is moved aside with a warning
-    (tickets.store.quarantine) and the run is trained again: None. The check reads only the
-    end of each file (torch.save writes a zip archive, whose directory comes last), so
-    fetching a stored run stays cheap; damage inside a file surfaces when it is loaded, as a
-    StoreError that names it."""
-    done = run.directory / "result.json"
-    r = read_json_checked(done)
-    if r is None:
-        return None
-    epochs = [run.directory / f"epoch_{e}.pt" for e in range(run.cfg.train.epochs + 1)]
-    for f in _model_files(run) + [f for f in epochs if save_epochs and f.exists()]:
-        if not f.exists() or not zipfile.is_zipfile(f):
-            if f.exists():
-                quarantine(f, "truncated: no zip directory at its end")
-            quarantine(done, f"{f.name} of this run is missing or unreadable")
-            return None
-    run.history, run.passes, run.seconds = r["history"], r["passes"], r["seconds"]
-    run.finished, run.best_epoch = True, r["best_epoch"]
-    run.best_test_epoch = r.get("best_test_epoch", -1)
-    return run
+class RunFiles:
+    """A run's folder in the store: its checkpoint, its weight files (best, best_test, last,
+    per-epoch), its result, its lock, and the quarantine of damaged files. In a distributed
+    run rank 0 alone writes, and the ranks wait for each other where a file must be on disk."""
 
+    def __init__(self, store: Store, run: TrainRun, processes: ddp.Processes) -> None:
+        self.store, self.run, self.processes = store, run, processes
+        self.directory = run.directory
+        self.checkpoint_file = self.directory / "checkpoint.pt"
 
-def _resume(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Checkpoint:
-    """The checkpoint at path loaded into model and opt, or a fresh one at step 0 (when there
-    is none, or it was unreadable and has been moved aside)."""
-    state = torch_load_checked(path)
-    if state is None:
-        return Checkpoint(model={}, opt={})
-    ck = Checkpoint(**state)
-    model.load_state_dict(ck.model)
-    opt.load_state_dict(ck.opt)
-    return ck
+    def weight_file(self, name: str) -> Path:
+        return self.directory / f"{name}.pt"
 
+    def finished(self, save_epochs: bool = False) -> bool:
+        """Whether the run finished before and its weight files are whole; then the run holds
+        its stored history and cost. A damaged result.json, or a missing or truncated weight
+        file, is moved aside with a warning (tickets.store.quarantine) and the run is trained
+        again: False. The check reads only the end of each file (torch.save writes a zip
+        archive, whose directory comes last), so fetching a stored run stays cheap; damage
+        inside a file surfaces when it is loaded, as a StoreError that names it."""
+        run, done = self.run, self.directory / "result.json"
+        r = read_json_checked(done)
+        if r is None:
+            return False
+        names = ["best", "last"] + (["best_test"] if run.cfg.train.track_test else [])
+        epochs = [self.weight_file(f"epoch_{e}") for e in range(run.cfg.train.epochs + 1)]
+        for f in [self.weight_file(n) for n in names] + [
+                f for f in epochs if save_epochs and f.exists()]:
+            if not f.exists() or not zipfile.is_zipfile(f):
+                if f.exists():
+                    quarantine(f, "truncated: no zip directory at its end")
+                quarantine(done, f"{f.name} of this run is missing or unreadable")
+                return False
+        run.history, run.passes, run.seconds = r["history"], r["passes"], r["seconds"]
+        run.finished, run.best_epoch = True, r["best_epoch"]
+        run.best_test_epoch = r.get("best_test_epoch", -1)
+        return True
 
-def _save(path: Path, model: nn.Module) -> None:
-    """A model's weights, written by rank 0 alone in a distributed run."""
-    if ddp.is_main():
-        atomic_torch_save(path, {"model": model.state_dict()})
+    @contextlib.contextmanager
+    def lock(self):
+        """One process trains a configuration at a time: another that starts it (a second
+        worker of a sweep) waits here (fcntl.flock on the folder's .lock file). The ranks of
+        a distributed run train it together: no lock between them."""
+        if self.processes.distributed:
+            yield
+            return
+        import fcntl
 
+        with open(self.directory / ".lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
-def _end_of_epoch(model: nn.Module, data: Data, cfg: RunConfig, ck: Checkpoint, epoch: int,
-                  lr: float, bs: int, run_dir: Path, save_epochs: bool) -> dict[str, Any]:
-    """Close an epoch: its history row, BatchNorm recalibration, validation (and test for the
-    paper protocol), and the best/best_test/per-epoch weights."""
-    tc = cfg.train
-    sums = dict(zip(("loss", "correct", "seen"), ddp.all_sum(list(ck.host_sums().values())),
-                    strict=True))
-    row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr,
-                           "train_loss": sums["loss"] / sums["seen"],
-                           "train_adv_acc": sums["correct"] / sums["seen"]}
-    ck.sums = {"loss": 0.0, "correct": 0, "seen": 0}
-    with accel.autocast(tc.precision, data.train.x.device):
-        recalibrate_bn(model, data.train, tc.bn_recalibrate, bs)
-        row.update(_epoch_eval(model, data, tc, epoch, "val"))
-        if tc.track_test:
-            row.update(_epoch_eval(model, data, tc, epoch, "test"))
-    ck.history.append(row)
-    score = row.get("val_robust", row["train_adv_acc"])
-    if score >= ck.best:
-        ck.best, ck.best_epoch = score, epoch + 1
-        _save(run_dir / "best.pt", model)
-    if tc.track_test and row.get("test_robust", -1) >= ck.best_test:
-        ck.best_test, ck.best_test_epoch = row["test_robust"], epoch + 1
-        _save(run_dir / "best_test.pt", model)
-    if save_epochs:
-        _save(run_dir / f"epoch_{epoch + 1}.pt", model)
-    return row
+    def note_use(self, trained: bool) -> None:
+        """The store's ledger line for this run (rank 0)."""
+        if self.processes.is_main:
+            self.store.note_use(self.directory, trained, self.run.passes)
+
+    def resume(self, model: nn.Module, opt: torch.optim.Optimizer) -> Checkpoint:
+        """The checkpoint loaded into model and opt, or a fresh one at step 0 (when there is
+        none, or it was unreadable and has been moved aside). The checkpoint's running sums
+        are the ranks' total: rank 0 alone keeps them."""
+        state = torch_load_checked(self.checkpoint_file)
+        if state is None:
+            return Checkpoint(model={}, opt={})
+        ck = Checkpoint(**state)
+        model.load_state_dict(ck.model)
+        opt.load_state_dict(ck.opt)
+        if not self.processes.is_main:
+            ck.sums = {"loss": 0.0, "correct": 0, "seen": 0}
+        return ck
+
+    def save_checkpoint(self, ck: Checkpoint, model: nn.Module,
+                        opt: torch.optim.Optimizer) -> None:
+        """Write the checkpoint (running sums totalled over the ranks); no rank runs on before
+        it is on disk."""
+        ck.model, ck.opt = model.state_dict(), opt.state_dict()
+        sums = ck.sums
+        ck.sums = dict(zip(sums, self.processes.all_sum(list(ck.host_sums().values())),
+                           strict=True))
+        if self.processes.is_main:
+            ck.save(self.checkpoint_file)
+        ck.sums = sums
+        self.processes.barrier()
+
+    def save_weights(self, name: str, model: nn.Module) -> None:
+        """A model's weights as <name>.pt."""
+        if self.processes.is_main:
+            atomic_torch_save(self.weight_file(name), {"model": model.state_dict()})
+
+    def finish(self, model: nn.Module) -> None:
+        """The last weights and the result written, the checkpoint removed."""
+        self.save_weights("last", model)
+        if self.processes.is_main:
+            self.store.save_result(self.run.cfg, self.run.result(), kind="train")
+            self.checkpoint_file.unlink(missing_ok=True)
+        self.processes.barrier()
 
 
 def adversarial_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
                      y: torch.Tensor, adversary: AttackConfig, g: torch.Generator,
-                     bn_mode: str = "batch") -> tuple[torch.Tensor, torch.Tensor]:
+                     bn_mode: str = "batch", processes: ddp.Processes | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Craft adversarial examples of (x, y) against the model, then take one optimiser step on
-    them. Returns the loss and the logits, left on the device (no host sync)."""
+    them. Returns the loss and the logits, left on the device (no host sync). processes:
+    the run's ranks, whose gradients are averaged (None: this job's, tickets.ddp)."""
+    processes = processes or ddp.Processes()
     x_adv = perturb(model, x, y, adversary, g, bn_mode=bn_mode)
     model.train()
     logits = model(x_adv)
     loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    ddp.average_gradients(p for group in opt.param_groups for p in group["params"])
+    processes.average_gradients(p for group in opt.param_groups for p in group["params"])
     opt.step()
     return loss, logits
 
 
-def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainConfig,
-          idx: torch.Tensor, g: torch.Generator, ck: Checkpoint) -> None:
-    """One optimiser step on the adversarial examples of one batch (augmented when the data
-    asks for it), adding its loss and accuracy to the epoch's running sums."""
+def _batch(data: Data, idx: torch.Tensor, g: torch.Generator
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images of a batch (augmented when the data asks for it) and labels."""
     x = data.train.images(idx)
     if data.cfg.augment:
         x = augment(x, g)
-    y = data.train.y[idx]
-    rank, world = ddp.rank_world()
-    if world > 1:  # every rank augments the whole batch alike, then takes its share
-        share = ddp.chunk(len(y))
-        x, y = x[share], y[share]
-        g = torch.Generator(device=x.device).manual_seed(int(g.initial_seed()) * 31 + rank)
-    with accel.autocast(tc.precision, x.device):
-        loss, logits = adversarial_step(model, opt, x, y, tc.adversary, g, tc.adv_bn)
+    return x, data.train.y[idx]
+
+
+def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainConfig,
+          idx: torch.Tensor, g: torch.Generator, ck: Checkpoint, processes: ddp.Processes,
+          precision: Precision) -> None:
+    """One optimiser step on the adversarial examples of one batch, adding its loss and
+    accuracy to the epoch's running sums."""
+    x, y = _batch(data, idx, g)
+    x, y, g = processes.share(x, y, g)
+    with precision.autocast():
+        loss, logits = adversarial_step(model, opt, x, y, tc.adversary, g, tc.adv_bn, processes)
     apply_masks_(model)  # pruned weights stay exactly zero (fixed-mask training)
-    # Running sums stay on the device (float64): no host sync per step. They become Python
-    # numbers at the end of the epoch and whenever a checkpoint is written.
-    ck.sums["loss"] += loss.detach().double() * len(y)
-    ck.sums["correct"] += (logits.argmax(1) == y).sum()
-    ck.sums["seen"] += len(y)
+    ck.count(loss, logits, y)
+
+
+def _end_of_epoch(model: nn.Module, data: Data, tc: TrainConfig, ck: Checkpoint, epoch: int,
+                  lr: float, bs: int, files: RunFiles, precision: Precision,
+                  save_epochs: bool) -> dict[str, Any]:
+    """Close an epoch: its history row, BatchNorm recalibration, validation (and test for the
+    paper protocol), and the best/best_test/per-epoch weights."""
+    row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **ck.close_epoch(files.processes)}
+    with precision.autocast():
+        recalibrate_bn(model, data.train, tc.bn_recalibrate, bs)
+        row.update(_epoch_eval(model, data, tc, epoch, "val"))
+        if tc.track_test:
+            row.update(_epoch_eval(model, data, tc, epoch, "test"))
+    ck.history.append(row)
+    for name in ck.improved(row, tc.track_test):
+        files.save_weights(name, model)
+    if save_epochs:
+        files.save_weights(f"epoch_{epoch + 1}", model)
+    return row
 
 
 def train(cfg: RunConfig, data: Data, store: Store | None = None,
@@ -346,83 +436,53 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     cfg.validate()
     device = torch.device(device) if device is not None else default_device()
     store = store or Store()
-    run_dir = store.run_dir(cfg, kind="train")
-    run = TrainRun(cfg, run_dir)
-    if _finished_run(run, save_epochs) is not None:
-        store.note_use(run_dir, False, run.passes)
+    run = TrainRun(cfg, store.run_dir(cfg, kind="train"))
+    files = RunFiles(store, run, ddp.Processes())
+    if files.finished(save_epochs):
+        store.note_use(run.directory, False, run.passes)
         return run
-    # One process trains a configuration at a time: another that starts it (a second worker
-    # of a sweep) waits here, then finds it finished.
-    # (the ranks of a distributed run train it together: no lock between them)
-    lock = _run_lock(run_dir) if ddp.rank_world()[1] == 1 else contextlib.nullcontext()
-    with lock:
-        if _finished_run(run, save_epochs) is not None:
-            store.note_use(run_dir, False, run.passes)
+    with files.lock():
+        if files.finished(save_epochs):  # another process trained it while this one waited
+            store.note_use(run.directory, False, run.passes)
             return run
-        run = _train_locked(cfg, data, store, run, device, progress, stop_after_steps,
-                            init_state, checkpoint_every_steps, save_epochs, step_callback)
-    if run.finished and ddp.rank_world()[0] == 0:
-        store.note_use(run_dir, True, run.passes)
+        _train_locked(cfg, data, files, device, progress, stop_after_steps, init_state,
+                      checkpoint_every_steps, save_epochs, step_callback)
+    if run.finished:
+        files.note_use(True)
     return run
-
-
-@contextlib.contextmanager
-def _run_lock(run_dir: Path):
-    """An exclusive lock on a run's folder (fcntl.flock on its .lock file)."""
-    import fcntl
-
-    with open(run_dir / ".lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def finished_run(cfg: RunConfig, store: Store | None = None) -> TrainRun | None:
     """The stored run of cfg if it finished (and its weight files are whole), else None."""
     store = store or Store()
-    return _finished_run(TrainRun(cfg, store.run_dir(cfg, kind="train")))
+    run = TrainRun(cfg, store.run_dir(cfg, kind="train"))
+    return run if RunFiles(store, run, ddp.Processes()).finished() else None
 
 
-def _train_locked(cfg: RunConfig, data: Data, store: Store, run: TrainRun,
-                  device: torch.device, progress: bool, stop_after_steps: int | None,
-                  init_state: dict | None, checkpoint_every_steps: int,
-                  save_epochs: bool, step_callback: Callable | None = None) -> TrainRun:
+def _train_locked(cfg: RunConfig, data: Data, files: RunFiles, device: torch.device,
+                  progress: bool, stop_after_steps: int | None, init_state: dict | None,
+                  checkpoint_every_steps: int, save_epochs: bool,
+                  step_callback: Callable | None = None) -> None:
+    """The training loop proper: steps in epochs, from the checkpoint if there is one; the run
+    (files.run) takes its history and cost."""
     from tqdm import tqdm
 
-    tc = cfg.train
-    run_dir = run.directory
-
-    accel.configure(device)
-    model = prepare_model(cfg, device, init_state)
-    if ddp.rank_world()[1] > 1:
-        ddp.convert_bn(model)
-    opt = accel.sgd(trainable_params(model), device, lr=tc.lr, momentum=tc.momentum,
-                    weight_decay=tc.weight_decay)
+    tc, run = cfg.train, files.run
+    precision = Precision(tc.precision, device)
+    precision.configure()
+    model = files.processes.prepare(prepare_model(cfg, device, init_state))
+    opt = precision.optimizer(trainable_params(model), lr=tc.lr, momentum=tc.momentum,
+                              weight_decay=tc.weight_decay)
     n = len(data.train)
     bs = min(tc.batch_size, n)
     steps_per_epoch = max(1, n // bs)
     total = tc.epochs * steps_per_epoch
-    ckpt = run_dir / "checkpoint.pt"
-    ck = _resume(ckpt, model, opt)
-    if not ddp.is_main():  # the checkpoint's running sums are the ranks' total: rank 0 keeps it
-        ck.sums = {"loss": 0.0, "correct": 0, "seen": 0}
-
-    def save_checkpoint() -> None:
-        ck.model, ck.opt = model.state_dict(), opt.state_dict()
-        sums = ck.sums
-        ck.sums = dict(zip(sums, ddp.all_sum(list(ck.host_sums().values())), strict=True))
-        if ddp.is_main():
-            ck.save(ckpt)
-        ck.sums = sums
-        ddp.barrier()  # no rank runs on before the checkpoint is on disk
-
+    ck = files.resume(model, opt)
     if save_epochs and ck.step == 0:
-        _save(run_dir / "epoch_0.pt", model)
+        files.save_weights("epoch_0", model)
     per_example = passes_per_example(tc.adversary) + 1
     bar = tqdm(total=total, initial=ck.step, disable=not show_progress(progress), leave=False,
-               desc=f"{cfg.train.trainable} r={tc.remaining:g} {cfg.model.name}")
+               desc=f"{tc.trainable} r={tc.remaining:g} {cfg.model.name}")
     t0 = time.perf_counter()
     order = _epoch_order(n, tc.seed, ck.step // steps_per_epoch).to(device)
     while ck.step < total:
@@ -432,34 +492,30 @@ def _train_locked(cfg: RunConfig, data: Data, store: Store, run: TrainRun,
         for group in opt.param_groups:
             group["lr"] = lr_at(tc, ck.step, steps_per_epoch)
         _step(model, opt, data, tc, order[within * bs:(within + 1) * bs],
-              _step_generator(device, tc.seed, ck.step), ck)
+              _step_generator(device, tc.seed, ck.step), ck, files.processes, precision)
         ck.passes += bs * per_example
         ck.step += 1
         bar.update(1)
         if step_callback is not None:
             step_callback(model, ck.step)
         if ck.step % steps_per_epoch == 0:
-            row = _end_of_epoch(model, data, cfg, ck, epoch, opt.param_groups[0]["lr"], bs,
-                                run_dir, save_epochs)
+            row = _end_of_epoch(model, data, tc, ck, epoch, opt.param_groups[0]["lr"], bs,
+                                files, precision, save_epochs)
             bar.set_postfix({k: round(v, 3) for k, v in row.items()
                              if k in ("train_loss", "val_robust", "val_clean")})
-        if (ck.step % steps_per_epoch == 0
-                or (checkpoint_every_steps and ck.step % checkpoint_every_steps == 0)
-                or (stop_after_steps is not None and ck.step >= stop_after_steps)):
+        stopping = stop_after_steps is not None and ck.step >= stop_after_steps
+        if (ck.step % steps_per_epoch == 0 or stopping
+                or (checkpoint_every_steps and ck.step % checkpoint_every_steps == 0)):
             ck.seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
-            save_checkpoint()
-        if stop_after_steps is not None and ck.step >= stop_after_steps and ck.step < total:
+            files.save_checkpoint(ck, model, opt)
+        if stopping and ck.step < total:
             bar.close()
-            return _copy_progress(run, ck)
+            _copy_progress(run, ck)
+            return
     bar.close()
-    _save(run_dir / "last.pt", model)
     _copy_progress(run, ck).finished = True
-    if ddp.is_main():
-        store.save_result(cfg, run.result(), kind="train")
-        ckpt.unlink(missing_ok=True)
-    ddp.barrier()
-    return run
+    files.finish(model)
 
 
 def _copy_progress(run: TrainRun, ck: Checkpoint) -> TrainRun:
@@ -474,17 +530,9 @@ def fit(cfg: RunConfig, data: Data, store: Store | None = None, progress: bool =
     return train(cfg, data, store, device=data.train.x.device, progress=progress, **kw)
 
 
-def fixed_mask_state(model: nn.Module) -> dict:
-    """A searched model's state with its masks frozen, ready for fixed-mask weight training."""
-    m = copy.deepcopy(model)
-    freeze_masks(m)
-    set_mode(m, "fixed")
-    return m.state_dict()
-
-
 def summary(model: nn.Module) -> dict[str, int]:
     return param_counts(model)
 
 
-__all__ = ["train", "fit", "Checkpoint", "TrainRun", "lr_at", "default_device", "prepare_model", "set_remaining",
-           "fixed_mask_state", "summary"]
+__all__ = ["train", "fit", "finished_run", "Checkpoint", "TrainRun", "Precision", "RunFiles",
+           "lr_at", "default_device", "prepare_model", "set_remaining", "summary"]

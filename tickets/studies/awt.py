@@ -2,10 +2,11 @@
 released no code; its full text was not available to us).
 
 A mask is chosen at initialisation and the masked network is then PGD-trained from scratch,
-from the same initial weights as the dense network. Mask methods:
+from the same initial weights as the dense network. Mask methods (the registry's methods that
+read the network at initialisation, tickets.masks.registry; find_mask caches their masks):
 
 * ``awt`` (reconstruction): neural tangent transfer on adversarial probes, PGD examples
-  against the dense network at init (tickets.ntk.neural_tangent_transfer);
+  against the dense network at init (tickets.masks.ntt);
 * ``ntt_clean``: the same on clean probes (Liu & Zenke 2020);
 * ``random``: layer-uniform random masks;
 * ``magnitude_init``: global magnitude of the initial weights (no layer normalisation);
@@ -17,8 +18,7 @@ random masks do; magnitude and SNIP rank globally.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -28,44 +28,25 @@ from tickets import attacks
 from tickets.config import ConfigError, DataConfig, ModelConfig, RunConfig, config_hash
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, cached_evaluation, two_protocol_row
-from tickets.layers import set_mode, set_remaining
-from tickets.masks import init_state, mask_tag, with_masks
-from tickets.models import build_from_config
-from tickets.ntk import (
-    NTTSpec,
-    empirical_ntk,
-    kernel_distance,
-    neural_tangent_transfer,
-    ntt_passes,
-    output_gap,
+from tickets.masks import (
+    MaskSpec,
+    check_method,
+    density,
+    init_state,
+    make_mask,
+    mask_tag,
+    method_names,
+    with_masks,
 )
-from tickets.prune import density, magnitude_masks, random_masks, snip_masks
+from tickets.models import build_from_config
+from tickets.ntk import empirical_ntk, kernel_distance, output_gap
 from tickets.recipes import attack_config, weight_config
 from tickets.store import Store, atomic_torch_save, torch_load_checked
 from tickets.train import TrainRun, fit, recalibrate_bn, show_progress
 
-METHODS = ("awt", "ntt_clean", "random", "magnitude_init", "snip")
-LABELS = {"awt": "AWT (reconstruction)", "ntt_clean": "NTT, clean probes", "random": "random",
-          "magnitude_init": "magnitude at init", "snip": "SNIP", "dense": "dense PGD-AT"}
-
-
-@dataclass(frozen=True)
-class MaskSpec:
-    """How masks are found: the NTT settings, and the probe pool (train images, PGD examples
-    against the dense net at init for AWT)."""
-
-    ntt: NTTSpec = field(default_factory=NTTSpec)
-    n_probes: int = 512
-    probe_steps: int = 5
-    snip_batch: int = 256
-
-    def validate(self) -> MaskSpec:
-        self.ntt.validate()
-        for name in ("n_probes", "probe_steps", "snip_batch"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"invalid masks.{name}={v!r}: must be a positive integer")
-        return self
+# the registry's methods that read the network at initialisation alone
+METHODS = method_names(at_init=True)
+LABELS = {**{m: check_method(m).label for m in METHODS}, "dense": "dense PGD-AT"}
 
 
 @dataclass(frozen=True)
@@ -79,36 +60,12 @@ class _MaskKey:
 
 
 def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ConfigError(f"invalid method={method!r}: allowed values are {METHODS}")
+    check_method(method, at_init=True)
 
 
 def _check_sparsity(s: float) -> None:
     if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s < 1:
         raise ConfigError(f"invalid sparsity={s!r}: must lie in [0, 1) (the pruned fraction)")
-
-
-def _dense_init(wcfg: RunConfig, data: Data) -> torch.nn.Module:
-    model = build_from_config(wcfg.model)
-    set_mode(model, "fixed")
-    model = model.to(data.train.x.device)
-    recalibrate_bn(model, data.train, 1024, 256)
-    return model
-
-
-def probe_pool(wcfg: RunConfig, data: Data, n: int, adversarial: bool, steps: int,
-               seed: int = 0) -> torch.Tensor:
-    """n training images; adversarial: PGD examples against the dense net at init (BatchNorm
-    statistics estimated on clean images first), at the run's eps."""
-    split = data.train.head(n)
-    x = split.images()
-    if not adversarial:
-        return x
-    teacher = _dense_init(wcfg, data)
-    att = attack_config("pgd", wcfg.train.adversary.eps, steps)
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    return torch.cat([attacks.perturb(teacher, x[i:i + 256], split.y[i:i + 256], att, g)
-                      for i in range(0, len(x), 256)])
 
 
 def find_mask(cfg: RunConfig, method: str, sparsity: float, data: Data, spec: MaskSpec,
@@ -126,35 +83,11 @@ def find_mask(cfg: RunConfig, method: str, sparsity: float, data: Data, spec: Ma
     saved = torch_load_checked(f)  # None when absent, or unreadable (then recomputed)
     if saved is not None:
         return saved["masks"], saved["info"]
-    remaining = 1.0 - float(sparsity)
-    model = build_from_config(wcfg.model)
-    info: dict = {"method": method, "sparsity": float(sparsity)}
-    if method == "random":
-        masks = random_masks(model, remaining, seed=wcfg.model.init_seed + 11)
-    elif method == "magnitude_init":
-        masks = magnitude_masks(model, remaining, normalise=False)
-    elif method == "snip":
-        model = model.to(data.train.x.device)
-        split = data.train.head(spec.snip_batch)
-        masks = snip_masks(model, split.images(), split.y, remaining)
-    else:
-        probes = probe_pool(wcfg, data, spec.n_probes, method == "awt", spec.probe_steps,
-                            seed=spec.ntt.seed)
-        teacher = build_from_config(wcfg.model)
-        set_mode(teacher, "fixed")
-        student = copy.deepcopy(teacher)
-        set_mode(student, "search")
-        set_remaining(student, remaining)
-        dev = data.train.x.device
-        bar = tqdm(total=spec.ntt.steps, disable=not show_progress(progress), leave=False,
-                   desc=f"NTT {method} s={sparsity:g}")
-        masks, hist = neural_tangent_transfer(student.to(dev), teacher.to(dev), probes,
-                                              spec.ntt, progress=bar.update)
-        bar.close()
-        info.update({"history": hist[:-1], "seconds": hist[-1]["seconds"],
-                     "passes": ntt_passes(spec.ntt)
-                     + (spec.n_probes * spec.probe_steps if method == "awt" else 0)})
-    masks = {n: m.cpu().bool() for n, m in masks.items()}
+    made = make_mask(method, build_from_config(wcfg.model), 1.0 - float(sparsity),
+                     data=data, spec=spec, eps=float(wcfg.train.adversary.eps),
+                     seed=wcfg.model.init_seed + 11, progress=progress)
+    masks = made.masks
+    info: dict = {"method": method, "sparsity": float(sparsity), **made.info}
     info["density"] = density(masks)
     atomic_torch_save(f, {"masks": masks, "info": info})
     return masks, info
@@ -300,5 +233,5 @@ def width_trend(cfg: RunConfig, widths: list[float], sparsity: float, methods: l
     return pd.DataFrame(rows)
 
 
-__all__ = ["METHODS", "LABELS", "MaskSpec", "probe_pool", "find_mask", "train_masked", "study",
+__all__ = ["METHODS", "LABELS", "MaskSpec", "find_mask", "train_masked", "study",
            "dynamics", "dynamics_summary", "width_trend"]

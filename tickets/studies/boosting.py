@@ -19,8 +19,7 @@ import torch
 from tickets.config import RunConfig
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
-from tickets.masks import init_state, mask_tag, with_masks
-from tickets.prune import density, magnitude_masks
+from tickets.masks import density, init_state, make_mask, mask_tag, with_masks
 from tickets.recipes import weight_config
 from tickets.store import Store
 from tickets.train import TrainRun, fit
@@ -42,8 +41,9 @@ def pretrain(cfg: RunConfig, prune_lr: float, epochs: int, data: Data, adversary
 
 
 def ticket_masks(run: TrainRun, remaining: float) -> dict[str, torch.Tensor]:
-    """Layer-normalised global magnitude masks of a pretrained run's final weights."""
-    return magnitude_masks(run.model("last", device="cpu"), remaining, normalise=True)
+    """Layer-normalised global magnitude masks of a pretrained run's final weights (the
+    registry's 'magnitude' method)."""
+    return make_mask("magnitude", run.model("last", device="cpu"), remaining).masks
 
 
 def retrain(cfg: RunConfig, masks: dict[str, torch.Tensor], label: str, data: Data,
@@ -220,8 +220,8 @@ def iterative_magnitude_pruning(cfg: RunConfig, rounds: int, prune_fraction: flo
     out = [{"round": 0, "remaining": 1.0, "run": run, "masks": masks}]
     for k in range(1, rounds + 1):
         remaining = (1 - prune_fraction) ** k
-        masks = magnitude_masks(run.model("last", device="cpu"), remaining, normalise=True,
-                                previous=masks)
+        masks = make_mask("magnitude", run.model("last", device="cpu"), remaining,
+                          previous=masks).masks
         wcfg = boost_config(cfg, epochs=epochs, remaining=density(masks),
                              tag=f"imp:rewind{rewind_epoch}:{mask_tag(masks)}")
         run = fit(wcfg, data, store, progress, init_state=with_masks(rewind, masks))

@@ -9,11 +9,12 @@ from tickets.config import RunConfig, config_hash
 from tickets.config import replace as cfg_replace
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
+from tickets.masks import fixed_mask_state
 from tickets.models import build_from_config
 from tickets.recipes import rst_config, with_seed
 from tickets.store import Store
 from tickets.sweeps import seeds_of
-from tickets.train import fit, fixed_mask_state
+from tickets.train import fit
 
 KINDS = ("RST", "FT-Inherit", "FT-Reinit")
 

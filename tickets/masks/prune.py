@@ -1,8 +1,9 @@
-"""Pruning: masks from trained or initial weights, for boosting tickets and the AWT baselines.
+"""Pruning by a score per weight: masks from trained or initial weights (the boosting tickets,
+the AWT study's baselines). The registry (tickets.masks.registry) calls these by name.
 
-A mask is a dict from masked-layer name to a bool tensor of the weight's shape (as
-:func:`tickets.layers.get_masks` returns). Every function here is pure: it reads a model and
-returns masks; :func:`tickets.layers.set_fixed_masks` installs them.
+Every function here is pure: it reads a model and returns masks (bool tensors by masked-layer
+name, as :func:`tickets.layers.get_masks` returns); :func:`tickets.layers.set_fixed_masks`
+installs them.
 
 * :func:`magnitude_masks`: one-shot global magnitude pruning. With ``normalise=True`` (the
   boosting-tickets recipe of Li et al. 2020) each layer's |w| is divided by that layer's mean
@@ -10,7 +11,8 @@ returns masks; :func:`tickets.layers.set_fixed_masks` installs them.
   The classifier takes part.
 * :func:`random_masks`: each layer keeps the same fraction at random (layer-uniform density).
 * :func:`snip_masks`: SNIP (Lee et al. 2019), |w * dL/dw| on a batch, ranked globally.
-* :func:`iterative_magnitude_pruning`: IMP with rewinding, in experiments (it trains).
+* :func:`global_topk`: the global ranking that magnitude and SNIP share; given a previous
+  mask, pruned weights stay pruned (iterative pruning).
 """
 
 from __future__ import annotations
@@ -23,21 +25,22 @@ from tickets.config import ConfigError
 from tickets.layers import kept_count, masked_layers
 
 
-def _check_remaining(remaining: float) -> None:
+def check_remaining(remaining: float) -> None:
+    """Raise unless remaining is a kept fraction in (0, 1]."""
     if isinstance(remaining, bool) or not isinstance(remaining, (int, float)) or not (
             0.0 < remaining <= 1.0):
         raise ConfigError(f"invalid remaining={remaining!r}: must lie in (0, 1] (the kept "
                           "fraction of the weights)")
 
 
-def _global_topk(scores: dict[str, torch.Tensor], remaining: float,
+def global_topk(scores: dict[str, torch.Tensor], remaining: float,
                  previous: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Keep the top `remaining` fraction of all weights (counted over every layer) by score.
 
     With a previous mask, pruned weights stay pruned; remaining is still the fraction of all
     weights, so it must not exceed the previous mask's density.
     """
-    _check_remaining(remaining)
+    check_remaining(remaining)
     names = list(scores)
     flat = torch.cat([scores[n].detach().float().flatten().cpu() for n in names])
     if previous is not None:
@@ -79,12 +82,12 @@ def magnitude_masks(model: nn.Module, remaining: float, normalise: bool = True,
             live = a if previous is None else a[previous[n].to(a.device).bool()]
             a = a / live.mean().clamp_min(1e-12) if live.numel() else a
         scores[n] = a
-    return _global_topk(scores, remaining, previous)
+    return global_topk(scores, remaining, previous)
 
 
 def random_masks(model: nn.Module, remaining: float, seed: int = 0) -> dict[str, torch.Tensor]:
     """Each layer keeps round(remaining * size) weights chosen uniformly at random."""
-    _check_remaining(remaining)
+    check_remaining(remaining)
     g = torch.Generator().manual_seed(seed)
     out = {}
     for n, w in _weights(model).items():
@@ -125,33 +128,7 @@ def snip_masks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, remaining: fl
         model.train(was_training)
     scores = {n: (w.detach() * g).abs() for (n, w), g in zip(
         ((n, layer.weight) for n, layer in layers.items()), grads, strict=True)}
-    return _global_topk(scores, remaining)
+    return global_topk(scores, remaining)
 
 
-def density(masks: dict[str, torch.Tensor]) -> float:
-    """Kept fraction over all layers."""
-    kept = sum(int(m.sum()) for m in masks.values())
-    return kept / max(1, sum(m.numel() for m in masks.values()))
-
-
-def layer_density(masks: dict[str, torch.Tensor]) -> dict[str, float]:
-    return {n: float(m.float().mean()) for n, m in masks.items()}
-
-
-def mask_overlap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    """Fraction of a's kept weights that b keeps too."""
-    both = sum(int((a[n].bool() & b[n].bool()).sum()) for n in a)
-    return both / max(1, sum(int(a[n].sum()) for n in a))
-
-
-@torch.no_grad()
-def apply_masks_(model: nn.Module) -> None:
-    """Zero the pruned weights of every layer in 'fixed' mode (called after each optimiser
-    step, so that momentum and weight decay never leave a pruned weight non-zero)."""
-    for _, layer in masked_layers(model):
-        if layer.mode == "fixed":
-            layer.weight.mul_(layer.mask)
-
-
-__all__ = ["magnitude_masks", "random_masks", "snip_masks", "density", "layer_density",
-           "mask_overlap", "apply_masks_"]
+__all__ = ["magnitude_masks", "random_masks", "snip_masks", "global_topk", "check_remaining"]

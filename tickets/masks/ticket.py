@@ -1,5 +1,4 @@
-"""Masks as objects of their own: a ticket on disk, a mask installed in a model's state, and a
-short hash that keys the runs trained under a mask.
+"""Tickets: a mask together with the network it selects from, on disk and in a state dict.
 
 A ticket is stored as its architecture, its init seed and its packed mask bits (1 bit per
 weight), plus the BatchNorm running statistics that eval-mode logits depend on. The random
@@ -8,17 +7,17 @@ weights are rebuilt from the seed on load.
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import io
 import os
 
-import numpy as np
 import torch
 from torch import nn
 
 from tickets.config import ModelConfig, to_dict
 from tickets.config import replace as cfg_replace
-from tickets.layers import get_masks, set_fixed_masks, set_mode
+from tickets.layers import freeze_masks, get_masks, set_fixed_masks, set_mode
+from tickets.masks.bits import pack_bits, unpack_bits
 from tickets.models import build_from_config
 from tickets.store import TORCH_LOAD_ERRORS, StoreError, atomic_write_bytes
 
@@ -31,13 +30,10 @@ def save_ticket(model: nn.Module, path: str | os.PathLike) -> int:
     Returns the number of bytes written.
     """
     cfg: ModelConfig = model.cfg  # type: ignore[assignment]
-    masks = get_masks(model)
-    names = list(masks)
-    bits = np.packbits(np.concatenate([masks[k].numpy().ravel() for k in names]).astype(np.uint8))
+    names, shapes, bits = pack_bits(get_masks(model))
     bn = {k: v.detach().cpu() for k, v in model.state_dict().items() if "running_" in k}
-    payload = {"model": to_dict(cfg), "layers": names,
-               "shapes": [list(masks[k].shape) for k in names],
-               "bits": torch.from_numpy(bits), "bn": bn, "format": TICKET_FORMAT}
+    payload = {"model": to_dict(cfg), "layers": names, "shapes": shapes, "bits": bits,
+               "bn": bn, "format": TICKET_FORMAT}
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
@@ -53,13 +49,7 @@ def load_ticket(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
         raise StoreError(f"{path} is not a readable ticket ({type(e).__name__}); save it again "
                          f"with save_ticket") from None
     model = build_from_config(ModelConfig(**payload["model"]))
-    flat = np.unpackbits(payload["bits"].numpy())
-    masks, offset = {}, 0
-    for name, shape in zip(payload["layers"], payload["shapes"], strict=True):
-        n = int(np.prod(shape))
-        masks[name] = torch.from_numpy(flat[offset:offset + n].astype(bool)).view(*shape)
-        offset += n
-    set_fixed_masks(model, masks)
+    set_fixed_masks(model, unpack_bits(payload["layers"], payload["shapes"], payload["bits"]))
     state = model.state_dict()
     for k, v in payload["bn"].items():
         state[k] = v.to(state[k].dtype)
@@ -86,13 +76,12 @@ def with_masks(state: dict, masks: dict[str, torch.Tensor]) -> dict:
     return out
 
 
-def mask_tag(masks: dict[str, torch.Tensor]) -> str:
-    """A short hash of the masks' bits, to key the runs that train under them."""
-    h = hashlib.sha256()
-    for name in sorted(masks):
-        h.update(name.encode())
-        h.update(np.packbits(masks[name].bool().numpy().ravel()).tobytes())
-    return h.hexdigest()[:12]
+def fixed_mask_state(model: nn.Module) -> dict:
+    """A searched model's state with its masks frozen, ready for fixed-mask weight training."""
+    m = copy.deepcopy(model)
+    freeze_masks(m)
+    set_mode(m, "fixed")
+    return m.state_dict()
 
 
-__all__ = ["save_ticket", "load_ticket", "init_state", "with_masks", "mask_tag"]
+__all__ = ["save_ticket", "load_ticket", "init_state", "with_masks", "fixed_mask_state"]
