@@ -9,24 +9,27 @@ import pandas as pd
 import pytest
 
 from tickets import notebook as nb
-from tickets import parameters
+from tickets import parameters, profiles
 from tickets.config import ConfigError
 from tickets.parameters import ParameterError
 
 NOTEBOOK = "01_existence"
-DEFAULTS = parameters.declared(parameters.notebook_path(NOTEBOOK))
 
 
-def _namespace(**injected):
+def _cell(notebook: str = NOTEBOOK) -> dict:
+    return parameters.declared(parameters.notebook_path(notebook))
+
+
+def _namespace(notebook: str = NOTEBOOK, **injected):
     """A kernel's globals after the parameters cell, papermill's injected cell and the setup
     cell's imports."""
-    ns = {**DEFAULTS, "pd": pd, "nb": nb, "In": [""], "Out": {}, "_": None}
+    ns = {**_cell(notebook), "pd": pd, "nb": nb, "In": [""], "Out": {}, "_": None}
     ns.update(injected)
     return ns
 
 
-def _setup(ns):
-    return nb.setup(ns, NOTEBOOK, paper_protocol=True)
+def _setup(ns, notebook: str = NOTEBOOK):
+    return nb.setup(ns, notebook, paper_protocol=True)
 
 
 CASES = [
@@ -43,6 +46,25 @@ CASES = [
     ({"ratioz": [0.1]}, ParameterError, "Did you mean 'ratios'"),
     ({"aa_attacks": "apgd-ce"}, ParameterError, "aa_attacks='apgd-ce'"),
     ({"augment": "no"}, ParameterError, "augment='no'"),
+    # the holes of issue 23: each well-formed, each meaningless
+    ({"eps_255": 300}, ParameterError, "eps_255=300: must be a number in [0, 255]"),
+    ({"eps_255": "8"}, ParameterError, "eps_255='8': must be a number"),
+    ({"seeds": [0, 1, 0]}, ParameterError, "seeds=[0, 1, 0]: 0 is given twice"),
+    ({"seeds": "[1, 1]"}, ParameterError, "seeds=[1, 1]: 1 is given twice"),
+    ({"ratios": [0.1, 0.3, 0.1]}, ParameterError, "0.1 is given twice"),
+    ({"n_test": 0}, ParameterError, "n_test=0: must be an integer >= 1"),
+    ({"n_val": 0}, ParameterError, "n_val=0: must be an integer >= 1"),
+    ({"n_val_eval": 0}, ParameterError, "n_val_eval=0: must be an integer >= 1"),
+    ({"aa_attacks": ["apgd-ce", "apgd-xyz"]}, ParameterError, "(element 'apgd-xyz')"),
+    ({"aa_version": "quick"}, ParameterError, "aa_version='quick': allowed values are"),
+    ({"aa_attacks": []}, ParameterError, "aa_version='custom' runs the attacks"),
+    ({"aa_version": "standard"}, ParameterError, "aa_version='standard' runs its own attacks"),
+    ({"adversary": "pdg"}, ParameterError, "adversary='pdg': allowed values are"),
+    ({"schedule": "step"}, ParameterError, "schedule='step': allowed values are"),
+    ({"dataset": "imagenet"}, ParameterError, "dataset='imagenet'"),
+    ({"aa_rsts": "some"}, ParameterError, "aa_rsts='some': allowed values are 'best', 'all'"),
+    ({"profile": "gpux"}, ConfigError, "profile='gpux': allowed values are 'smoke', 'cpu'"),
+    ({"results_dir": 3}, ParameterError, "results_dir=3"),
 ]
 
 
@@ -99,12 +121,64 @@ def test_results_of_an_earlier_run_are_not_taken_for_parameters(tmp_path, monkey
     """In a live kernel, rerunning the setup cell sees the notebook's own variables."""
     monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "store"))
     ns = _namespace(dataset="synthetic", rst=pd.DataFrame(), table=[1], checks=None)
-    _setup(ns)
+    s = _setup(ns)
+    assert s.cfg.data.dataset == "synthetic" and s.profile == "smoke"
 
 
-@pytest.mark.parametrize("name,value", [("eps_255", 4.5), ("width", 1), ("n_test", 0)])
+# the names other studies take, each checked against the registry of the code that runs it
+OTHER_CASES = [
+    ("02_initialisation", {"inits": ["signed_constant", "zeros"]}, "(element 'zeros')"),
+    ("02_initialisation", {"inits": ["kaiming_normal", "kaiming_normal"]}, "given twice"),
+    ("03_sparsity_pattern", {"patterns": ["element", "diagonal"]}, "(element 'diagonal')"),
+    ("04_search_attack", {"search_attacks": ["pgd", "cw"]}, "(element 'cw')"),
+    ("06_overparameterisation", {"depths": ["conv2", "conv99"]}, "(element 'conv99')"),
+    ("08_r2s", {"switch": "layer"}, "switch='layer': allowed values are 'input', 'batch'"),
+    ("09_boosting", {"epochs": 3}, "unknown parameter 'epochs'"),
+    ("09_boosting", {"prune_lrs": [0.1, 0.1]}, "given twice"),
+    ("10_awt", {"methods": ["awt", "grasp"]}, "(element 'grasp')"),
+    ("10_awt", {"width_methods": ["rand"]}, "(element 'rand')"),
+    ("10_awt", {"dyn_kind": "empirical"}, "dyn_kind='empirical'"),
+    ("10_awt", {"sparsities": [0.9, 0.9]}, "given twice"),
+]
+
+
+@pytest.mark.parametrize("notebook,injected,needle", OTHER_CASES,
+                         ids=[f"{c[0][:2]}-{c[1]}" for c in OTHER_CASES])
+def test_names_the_code_cannot_run_stop_at_the_door(notebook, injected, needle, tmp_path,
+                                                    monkeypatch):
+    monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "store"))
+    with pytest.raises(ParameterError) as e:
+        nb.setup(_namespace(notebook, **injected), notebook)
+    assert needle in str(e.value) and next(iter(injected)) in str(e.value)
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("name,value", [("eps_255", 4.5), ("eps_255", 255), ("width", 1),
+                                        ("n_test", 1), ("n_train", 0), ("aa_n", 0),
+                                        ("sanity_n", 0), ("seeds", [2, 0, 1])])
 def test_good_values_pass(name, value):
-    assert parameters.check_value(name, value, DEFAULTS[name]) == value
+    r = profiles.resolve("smoke", NOTEBOOK, {name: value})
+    assert r.values[name] == value and r.source[name] == "given"
+
+
+def test_a_value_set_in_the_cell_wins_and_a_rerun_with_another_profile_forgets_the_last(
+        tmp_path, monkeypatch):
+    """JupyterLab: profile = "cpu" in the cell loads the cpu settings; a value set in the cell
+    wins; setting profile back to smoke (and rerunning the cell) gives smoke's values, not
+    the ones the last setup wrote into the namespace."""
+    ns = _namespace(profile="cpu", ratios=[0.2])
+    r = nb.resolve(ns, NOTEBOOK)
+    cpu = profiles.settings("cpu", NOTEBOOK)
+    assert ns["ratios"] == [0.2] and r.source["ratios"] == "given"
+    assert ns["n_train"] == cpu["n_train"] and ns["seeds"] == cpu["seeds"]
+    assert ns["results_dir"] == "../reports/cpu"
+    ns.update(_cell(), profile="smoke")  # the parameters cell, run again
+    r = nb.resolve(ns, NOTEBOOK)
+    assert ns["ratios"] == profiles.settings("smoke", NOTEBOOK)["ratios"]
+    assert ns["n_train"] == profiles.scale("smoke")["n_train"] and r.source["n_train"] == "scale"
+    assert ns["results_dir"] == "../reports/smoke"
+    ns["n_train"] = 500  # a shared setting set in a cell of its own wins too
+    assert nb.resolve(ns, NOTEBOOK).source["n_train"] == "given" and ns["n_train"] == 500
 
 
 @pytest.mark.slow

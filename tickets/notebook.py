@@ -4,27 +4,60 @@ call that shows and records each verdict. The `make report` builder is tickets.r
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tickets import parameters
+from tickets import parameters, profiles
 from tickets.claims import Verdict, claim
 from tickets.config import RunConfig
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, describe_scale, load_data
-from tickets.recipes import base_config
+from tickets.recipes import SCALE_KEYWORDS, base_config
 from tickets.store import atomic_write_json
 
-# notebook parameter -> base_config keyword (eps_255 is converted)
-_CONFIG_PARAMS = {"model": "model", "width": "width", "dataset": "dataset", "n_train": "n_train",
-                  "n_val": "n_val", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
-                  "schedule": "schedule", "adversary": "adversary", "adv_steps": "adv_steps",
-                  "val_steps": "val_steps", "n_val_eval": "n_val_eval", "seed": "seed",
-                  "augment": "augment"}
-_REQUIRED = ("profile", "results_dir", "n_test", "eps_255", "eval_pgd_steps", "aa_n")
+# set by the runner, not profile settings; the setting names setup reads for every study
+_REQUIRED = ("n_test", "eps_255", "eval_pgd_steps", "aa_n", "aa_version", "aa_attacks")
+# where setup keeps what it wrote into a notebook's namespace, so that a rerun in JupyterLab
+# with another profile does not take the last profile's values for given ones
+_WRITTEN = "_tickets_settings"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A reference to a resolved setting, for setup's overrides (nb.setting("retrain_epochs")):
+    the parameters cell holds None until setup has resolved it."""
+
+    name: str
+
+
+def setting(name: str) -> Setting:
+    """A setup override that takes the resolved value of setting `name`."""
+    return Setting(name)
+
+
+def resolve(params: dict[str, Any], notebook: str) -> profiles.Resolved:
+    """A notebook's settings from its namespace (globals()): the profile it names (smoke
+    unless told), its scale and study file, then every value given (not None) in the
+    parameters cell or injected by papermill, all checked (tickets.profiles.resolve). The
+    resolved values are written back into the namespace, results_dir too (None:
+    ../reports/<profile>)."""
+    profile = profiles.check_profile(params.get("profile", "smoke"))
+    stem = profiles.notebook_stem(notebook)
+    given = parameters.given_in_namespace(params, stem, profiles.names(profile, stem),
+                                          profiles.RUNNER, params.get(_WRITTEN))
+    resolved = profiles.resolve(profile, stem, given)
+    results_dir = params.get("results_dir")
+    if results_dir is None or results_dir == (params.get(_WRITTEN) or {}).get("results_dir"):
+        results_dir = f"../reports/{profile}"
+    if not isinstance(results_dir, (str, os.PathLike)):
+        raise parameters.ParameterError(f"invalid results_dir={results_dir!r}: must be a path "
+                                        f"(a string), or None for ../reports/<profile>")
+    params.update(resolved.values)
+    params.update(profile=profile, results_dir=str(results_dir))
+    params[_WRITTEN] = {**resolved.values, "results_dir": str(results_dir)}
+    return resolved
 
 
 @dataclass
@@ -48,26 +81,35 @@ def setup(params: dict[str, Any], notebook: str, *, paper_protocol: bool = False
           track_test: bool = True, **overrides: Any) -> Study:
     """The Study of a notebook from its parameters: pass globals() and the notebook's name.
 
-    First the parameters are checked against the notebook's parameters cell, before any data
-    is read (tickets.parameters): an unknown name, a value of the wrong kind or out of range
-    stops here with a ParameterError that names the parameter; a list given as a string is
-    parsed in place. Then the base configuration, the evaluation spec, the data (whose split
-    sizes are checked) and the scale line. overrides replace base_config keywords (09 trains
-    for retrain_epochs, say). Prints the data and the scale."""
-    for warning in parameters.check_namespace(params, notebook):
-        warnings.warn(warning, stacklevel=2)
-    missing = [k for k in _REQUIRED if k not in params]
+    First the settings are resolved and checked (resolve: the profile's scale, its study
+    file, then the values given), before any data is read: an unknown name, a value of the
+    wrong kind or out of range, or a name the code cannot run stops here with a
+    ParameterError that names the parameter. The resolved values are written back into the
+    namespace (later cells use ratios, seeds, n_test, ...) and printed with where each came
+    from. Then the base configuration, the evaluation spec, the data (whose split sizes are
+    checked) and the scale line. overrides replace base_config keywords; a value
+    setting(name) takes a resolved setting (09 trains for retrain_epochs). Prints the
+    settings, the data and the scale."""
+    resolved = resolve(params, notebook)
+    values = resolved.values
+    missing = [k for k in _REQUIRED if k not in values]
     if missing:
-        raise KeyError(f"the parameters cell must define {', '.join(missing)}")
-    eps = params["eps_255"] / 255
-    kw = {dst: params[src] for src, dst in _CONFIG_PARAMS.items() if src in params}
+        raise KeyError(f"{notebook} must take the settings {', '.join(missing)}")
+    for k, v in overrides.items():
+        if isinstance(v, Setting):
+            if v.name not in values:
+                raise KeyError(f"setting({v.name!r}) for {k}: {notebook} has no setting "
+                               f"{v.name!r}")
+            overrides[k] = values[v.name]
+    print(resolved.table())
+    eps = values["eps_255"] / 255
+    kw = {k: values[k] for k in SCALE_KEYWORDS if k in values}
     kw.update(overrides)
     cfg = base_config(**kw, eps=eps, track_test=track_test)
-    spec = EvalSpec(n_test=params["n_test"], eps=eps, pgd_steps=params["eval_pgd_steps"],
-                    aa_n=params["aa_n"], aa_version=params.get("aa_version", "standard"),
-                    aa_attacks=tuple(params.get("aa_attacks", ())),
-                    paper_protocol=paper_protocol)
-    data = load_data(cfg, params["n_test"])
+    spec = EvalSpec(n_test=values["n_test"], eps=eps, pgd_steps=values["eval_pgd_steps"],
+                    aa_n=values["aa_n"], aa_version=values["aa_version"],
+                    aa_attacks=tuple(values["aa_attacks"]), paper_protocol=paper_protocol)
+    data = load_data(cfg, values["n_test"])
     scale = describe_scale(params["profile"], cfg, data, spec)
     print(data.describe())
     print(scale)
@@ -132,5 +174,5 @@ def in_percent(t, cols: list[str], digits: int = 1):
     return t.assign(**{c: (100 * t[c]).round(digits) for c in cols})
 
 
-__all__ = ["Study", "setup", "record_verdict", "verdict_markdown", "show_verdict",
-           "sanity_summary", "conclusion", "in_percent"]
+__all__ = ["Study", "Setting", "setting", "resolve", "setup", "record_verdict",
+           "verdict_markdown", "show_verdict", "sanity_summary", "conclusion", "in_percent"]

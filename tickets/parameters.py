@@ -1,14 +1,18 @@
 """A notebook's parameters, checked before any compute.
 
-The parameters cell of a notebook (the cell tagged ``parameters``) declares every parameter
-with its default. Values given from outside (papermill ``-p``/``-y``, a profile YAML, or an edit
-in JupyterLab) are checked against it:
+A notebook's settings come from its profile (tickets.profiles: params/<profile>/scale.yaml,
+then params/<profile>/NN.yaml) and from values given by the user (papermill ``-p``/``-y``,
+``make report PARAMS=...``, or a value set in the parameters cell, the cell tagged
+``parameters``). Every value is checked here:
 
-* a name the cell does not declare is an error that lists the known names and the closest one
-  (papermill itself only warns, and the run would go on with the default);
+* a name the notebook does not take is an error that lists the known names and the closest
+  one (papermill itself only warns, and the run would go on without it);
 * a value of the wrong kind is an error that names the parameter and the expected form; a list
   given as a string (``papermill -p ratios "[0.1, 0.5]"``) is parsed;
-* values outside their range (a ratio of 0, a negative size) are errors too.
+* values outside their range (a ratio of 0, a negative size, a budget beyond the pixel range,
+  an empty evaluation set) are errors, and so are names the code cannot run (a model, an
+  adversary, an init, a mask method, an AutoAttack attack) and repeated list elements (a seed
+  given twice would count twice in an interval).
 
 The sizes of the data splits are checked against the data itself when it is loaded
 (tickets.data.load).
@@ -107,6 +111,12 @@ def _in(lo: float, hi: float, lo_open: bool, hi_open: bool) -> Callable[[Any], b
 
 _INT_GE0 = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0")
 _INT_GE1 = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1")
+# The notebooks evaluate on n_test images and choose each checkpoint on n_val validation
+# images (n_val_eval of them per epoch): none of these may be empty there (the library's
+# 0 = 'all' / 'off' is no setting of a study).
+_COUNT = (_INT_GE1[0], "an integer >= 1 (an evaluation set cannot be empty)")
+_PIXELS = (_in(0, 255, False, False), "a number in [0, 255] (a budget in units of 1/255 of the "
+                                      "pixel range)")
 _POSITIVE = (_in(0, math.inf, True, True), "a number > 0")
 _NONNEG = (_in(0, math.inf, False, True), "a number >= 0")
 _RATIO = (_in(0, 1, True, False), "a kept fraction in (0, 1]")
@@ -118,8 +128,11 @@ RULES: tuple[tuple[str, tuple[Callable[[Any], bool], str]], ...] = (
     (r"^(sparsities|width_sparsity)$", _SPARSITY),
     (r"^(width|widths|capacity_widths)$", _POSITIVE),
     (r"^(lr|dense_lr|ft_lr|ntt_lr|prune_lrs)$", _POSITIVE),
-    (r"^(eps_255|ntt_kernel_weight)$", _NONNEG),
-    (r"^(warmup_epochs|seed|n_train|n_val|n_test|n_val_eval|aa_n|sanity_n)$", _INT_GE0),
+    (r"^eps_255$", _PIXELS),
+    (r"^ntt_kernel_weight$", _NONNEG),
+    (r"^(n_val|n_test|n_val_eval)$", _COUNT),
+    # n_train 0: the whole training split; aa_n 0: no AutoAttack; sanity_n 0: no sanity checks
+    (r"^(warmup_epochs|seed|seeds|n_train|aa_n|sanity_n)$", _INT_GE0),
     (r"(epochs|steps|batch_size|_batch|_probes|^n_|^draws|^eot_n|_iter|_repeats|queries)$",
      _INT_GE1),
 )
@@ -183,8 +196,9 @@ def check_value(name: str, value: Any, default: Any) -> Any:
         value = _parse_list(name, value, list(default))
     rule = _rule(name)
     numeric_rule = rule is not None and rule[0] not in (_INT_GE0[0], _INT_GE1[0])
-    if numeric_rule and _number(default) and _number(value):
-        pass  # eps_255 = 8 declares an integer default but takes any number
+    if numeric_rule and _number(default) and not isinstance(default, bool):
+        if not _number(value):  # eps_255 = 8 is an integer but takes any number
+            raise ParameterError(f"invalid {name}={value!r}: must be {rule[1]}")
     elif not _fits(value, default):
         raise ParameterError(f"invalid {name}={value!r}: must be {_kind(default)}")
     if rule is not None:
@@ -197,49 +211,110 @@ def check_value(name: str, value: Any, default: Any) -> Any:
                                  if where else f"invalid {name}={value!r}: must be {what}")
         if isinstance(value, (list, tuple)) and not value:
             raise ParameterError(f"invalid {name}=[]: needs at least one value")
+    allowed = choices(name)
+    if allowed is not None:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        bad = [v for v in items if v not in allowed]
+        if bad:
+            what = "allowed values are " + ", ".join(repr(c) for c in allowed)
+            where = f" (element {bad[0]!r})" if isinstance(value, (list, tuple)) else ""
+            raise ParameterError(f"invalid {name}={value!r}{where}: {what}")
+    if isinstance(value, (list, tuple)):
+        seen: list[Any] = []
+        for v in value:
+            if v in seen:
+                raise ParameterError(f"invalid {name}={value!r}: {v!r} is given twice; each "
+                                     f"value may appear once (a repeat would count twice)")
+            seen.append(v)
     return value
 
 
-def unknown_names(given: Iterable[str], known: Iterable[str]) -> None:
-    """A ParameterError for the first name in `given` that is not in `known`."""
+# ---- names the code can run ----------------------------------------------------------------------
+# AutoAttack (pyautoattack): its versions, and the attacks a 'custom' version can run
+AA_VERSIONS = ("standard", "plus", "rand", "custom")
+AA_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square", "apgd-dlr", "fab")
+SWITCHES = ("input", "batch")  # how the R2S picks a member (tickets.r2s.R2S)
+AA_RSTS = ("best", "all")  # AutoAttack on the best ratio's RSTs, or on every ratio's
+
+
+def choices(name: str) -> tuple[Any, ...] | None:
+    """The values a parameter may take, from the registries of the code that runs it (None:
+    not a name of a choice)."""
+    from tickets import config
+
+    if name in ("model", "depths"):
+        from tickets.models import available_models
+        return tuple(available_models())
+    if name in ("methods", "width_methods"):
+        from tickets.studies.awt import METHODS
+        return tuple(METHODS)
+    if name == "dyn_kind":
+        from tickets.ntk import KINDS
+        return tuple(KINDS)
+    return {"dataset": config.DATASETS, "adversary": config.ADVERSARIES,
+            "search_attacks": config.ADVERSARIES, "schedule": config.SCHEDULES,
+            "inits": config.INITS, "patterns": config.PATTERNS, "aa_version": AA_VERSIONS,
+            "aa_attacks": AA_ATTACKS, "switch": SWITCHES, "aa_rsts": AA_RSTS}.get(name)
+
+
+def check_together(values: Mapping[str, Any]) -> None:
+    """Checks that need two values: AutoAttack's custom version runs the attacks aa_attacks
+    names (at least one), and the other versions run their own set (aa_attacks empty)."""
+    version, attacks = values.get("aa_version"), values.get("aa_attacks")
+    if version is None or attacks is None:
+        return
+    if version == "custom" and not attacks and values.get("aa_n", 1):
+        raise ParameterError(f"invalid aa_attacks={list(attacks)!r}: aa_version='custom' runs "
+                             f"the attacks aa_attacks names; name at least one of "
+                             + ", ".join(repr(a) for a in AA_ATTACKS))
+    if version != "custom" and attacks:
+        raise ParameterError(f"invalid aa_attacks={list(attacks)!r}: aa_version={version!r} "
+                             f"runs its own attacks; name attacks only with "
+                             f"aa_version='custom'")
+
+
+def unknown_names(given: Iterable[str], known: Iterable[str], where: str = "") -> None:
+    """A ParameterError for the first name in `given` that is not in `known`; `where`
+    prefixes the message (the file that names it)."""
     known = sorted(known)
     for name in given:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ParameterError(f"unknown parameter {name!r}.{hint} Known parameters: "
+            raise ParameterError(f"{where}unknown parameter {name!r}.{hint} Known parameters: "
                                  + ", ".join(known))
 
 
-def check(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """Every given value checked (see check_value) against the declared defaults; unknown
-    names are errors. Returns the values, parsed."""
-    unknown_names(values, defaults)
-    return {k: check_value(k, v, defaults[k]) for k, v in values.items()}
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
 
 
-def check_namespace(namespace: dict[str, Any], notebook: str) -> list[str]:
-    """Check a running notebook's parameters in place (its globals()): values are parsed and
-    checked against the parameters cell of notebooks/<notebook>.ipynb, and a name that papermill
-    injected but the notebook does not declare is an error. Returns warnings (the notebook file
-    was not found, so nothing could be checked)."""
+def given_in_namespace(namespace: Mapping[str, Any], notebook: str, takes: Iterable[str],
+                       runner: Iterable[str] = (), written: Mapping[str, Any] | None = None
+                       ) -> dict[str, Any]:
+    """The values a running notebook (its globals()) was given: each name it takes whose
+    value is not None (None in the parameters cell: the profile's value), less what the last
+    setup wrote back (`written`, so that a rerun with another profile does not take the last
+    profile's values for given ones). A name that papermill injected but the notebook neither
+    takes nor binds in its other cells is an error (with the closest known name); `runner`
+    names (profile, results_dir) are the caller's."""
+    takes = list(takes)
     path = notebook_path(notebook)
-    if path is None:
-        return [f"{notebook}.ipynb was not found: its parameters were not checked"]
-    defaults = declared(path)
-    bound = assigned_elsewhere(path) | _KERNEL_NAMES
+    bound = (assigned_elsewhere(path) if path is not None else set()) | _KERNEL_NAMES
+    known = set(takes) | set(runner)
     injected = [k for k, v in namespace.items()
-                if not k.startswith("_") and k not in defaults and k not in bound
+                if not k.startswith("_") and k not in known and k not in bound
                 and not isinstance(v, (types.ModuleType, types.FunctionType, type))]
-    unknown_names(injected, defaults)
-    for k, default in defaults.items():
-        if k in namespace:
-            namespace[k] = check_value(k, namespace[k], default)
-    return []
+    unknown_names(injected, takes)
+    written = written or {}
+    return {k: namespace[k] for k in takes
+            if namespace.get(k) is not None
+            and not (k in written and _same(namespace[k], written[k]))}
 
 
 __all__ = ["ParameterError", "notebook_path", "declared", "assigned_elsewhere", "check_value",
-           "check", "check_namespace", "unknown_names", "RULES"]
+           "check_together", "choices", "given_in_namespace", "unknown_names", "RULES",
+           "AA_VERSIONS", "AA_ATTACKS"]
 
 
 # ---- the tiny dry run of a profile ---------------------------------------------------------------

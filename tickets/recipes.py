@@ -22,6 +22,7 @@ from tickets.config import (
 )
 from tickets.config import replace as cfg_replace
 from tickets.models import build, check_name, param_counts
+from tickets.profiles import scale
 
 
 def attack_config(kind: str, eps: float = 8 / 255, steps: int = 7,
@@ -36,31 +37,54 @@ def attack_config(kind: str, eps: float = 8 / 255, steps: int = 7,
     return AttackConfig(kind=kind, eps=eps, steps=steps, alpha=alpha, **kw).validate()
 
 
-def base_config(model: str = "conv4", width: float = 0.5, init: str = "signed_constant",
-                pattern: str = "element", init_seed: int = 0, dataset: str = "cifar10",
-                n_train: int = 5000, n_val: int = 500, data_seed: int = 0, epochs: int = 5,
-                batch_size: int = 128, lr: float = 0.1, weight_decay: float = 5e-4,
-                schedule: str = "cosine", adversary: str = "pgd", adv_steps: int = 3,
-                eps: float = 8 / 255, val_steps: int = 5, n_val_eval: int = 500,
-                seed: int = 0, track_test: bool = True, precision: str | None = None,
-                augment: bool = True) -> RunConfig:
+# base_config keyword -> the profile setting it takes its default from (eps from eps_255)
+SCALE_KEYWORDS = {"model": "model", "width": "width", "dataset": "dataset", "n_train": "n_train",
+                  "n_val": "n_val", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+                  "schedule": "schedule", "adversary": "adversary", "adv_steps": "adv_steps",
+                  "val_steps": "val_steps", "n_val_eval": "n_val_eval", "seed": "seed",
+                  "augment": "augment"}
+
+
+def base_config(model: str | None = None, width: float | None = None,
+                init: str = "signed_constant", pattern: str = "element", init_seed: int = 0,
+                dataset: str | None = None, n_train: int | None = None, n_val: int | None = None,
+                data_seed: int = 0, epochs: int | None = None, batch_size: int | None = None,
+                lr: float | None = None, weight_decay: float = 5e-4,
+                schedule: str | None = None, adversary: str | None = None,
+                adv_steps: int | None = None, eps: float | None = None,
+                val_steps: int | None = None, n_val_eval: int | None = None,
+                seed: int | None = None, track_test: bool = True, precision: str | None = None,
+                augment: bool | None = None) -> RunConfig:
     """The RST search configuration that every study starts from. The model name is checked
-    against the registry here, before any data is read. precision: 'fp32' or 'bf16'; None
-    takes tickets.accel.default_precision() (bf16 on CUDA, fp32 elsewhere). augment: random
-    crop and flip of the training images."""
-    check_name(model, "model")
-    num_classes = 100 if dataset == "cifar100" else 10
+    against the registry here, before any data is read.
+
+    A keyword of the profile's scale left None (model, width, dataset, n_train, n_val, epochs,
+    batch_size, lr, schedule, adversary, adv_steps, val_steps, n_val_eval, seed, augment; eps
+    from eps_255 / 255) takes the smoke profile's value, params/smoke/scale.yaml: the
+    library's defaults are declared there and nowhere else. The others are no profile
+    settings: the init and mask pattern of the search, weight_decay 5e-4 (the paper's),
+    precision ('fp32' or 'bf16'; None takes tickets.accel.default_precision(): bf16 on CUDA,
+    fp32 elsewhere). augment: random crop and flip of the training images."""
+    smoke = scale("smoke")
+    given = {"model": model, "width": width, "dataset": dataset, "n_train": n_train,
+             "n_val": n_val, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+             "schedule": schedule, "adversary": adversary, "adv_steps": adv_steps,
+             "val_steps": val_steps, "n_val_eval": n_val_eval, "seed": seed, "augment": augment}
+    kw = {k: smoke[SCALE_KEYWORDS[k]] if v is None else v for k, v in given.items()}
+    eps = smoke["eps_255"] / 255 if eps is None else eps
+    check_name(kw["model"], "model")
+    num_classes = 100 if kw["dataset"] == "cifar100" else 10
     cfg = RunConfig(
-        model=ModelConfig(name=model, width=width, num_classes=num_classes, init=init,
-                          pattern=pattern, init_seed=init_seed, masked=True),
-        data=DataConfig(dataset=dataset, n_train=n_train, n_val=n_val, n_test=0,
-                        seed=data_seed, augment=augment),
-        train=TrainConfig(trainable="scores", remaining=1.0, epochs=epochs,
-                          batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                          schedule=schedule, seed=seed,
-                          adversary=attack_config(adversary, eps, adv_steps),
-                          val_attack=attack_config("pgd", eps, val_steps),
-                          n_val_eval=n_val_eval, track_test=track_test,
+        model=ModelConfig(name=kw["model"], width=kw["width"], num_classes=num_classes,
+                          init=init, pattern=pattern, init_seed=init_seed, masked=True),
+        data=DataConfig(dataset=kw["dataset"], n_train=kw["n_train"], n_val=kw["n_val"],
+                        n_test=0, seed=data_seed, augment=kw["augment"]),
+        train=TrainConfig(trainable="scores", remaining=1.0, epochs=kw["epochs"],
+                          batch_size=kw["batch_size"], lr=kw["lr"], weight_decay=weight_decay,
+                          schedule=kw["schedule"], seed=kw["seed"],
+                          adversary=attack_config(kw["adversary"], eps, kw["adv_steps"]),
+                          val_attack=attack_config("pgd", eps, kw["val_steps"]),
+                          n_val_eval=kw["n_val_eval"], track_test=track_test,
                           precision=precision or default_precision()))
     return cfg.validate()
 
@@ -125,5 +149,5 @@ def matching_width(name: str, target_params: int, num_classes: int = 10) -> floa
     return round((lo * hi) ** 0.5, 4)
 
 
-__all__ = ["attack_config", "base_config", "rst_config", "with_seed", "weight_config", "dense_config",
+__all__ = ["SCALE_KEYWORDS", "attack_config", "base_config", "rst_config", "with_seed", "weight_config", "dense_config",
            "matching_width"]

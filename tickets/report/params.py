@@ -1,4 +1,6 @@
-"""The parameters a notebook of the report runs with: its profile's YAML, --param overrides."""
+"""The parameters a notebook of the report runs with: its profile (tickets.profiles resolves the
+profile's scale and the study's file inside the notebook), --param overrides, and for a dry run
+the sizes tickets.parameters.tiny shrinks."""
 
 from __future__ import annotations
 
@@ -7,35 +9,42 @@ from pathlib import Path
 
 import yaml
 
-from tickets import parameters
-from tickets.report.layout import PROFILES, ROOT
+from tickets import parameters, profiles
+from tickets.config import ConfigError
+from tickets.report.layout import PROFILES
 
 
 def profile_params(profile: str, nb: Path) -> dict:
+    """The settings notebook `nb` resolves at `profile` (tickets.profiles.settings): the
+    profile's scale, then the study's file."""
     if profile not in PROFILES:
         raise SystemExit(f"invalid profile={profile!r}: allowed values are {PROFILES}")
-    f = ROOT / "params" / profile / f"{nb.stem[:2]}.yaml"
-    if not f.exists():
-        if profile == "smoke":
-            return {}
-        raise SystemExit(f"no parameters for {nb.name} at profile {profile}: {f} is missing")
-    return yaml.safe_load(f.read_text()) or {}
+    try:
+        return profiles.settings(profile, nb.stem)
+    except ConfigError as e:
+        raise SystemExit(f"{nb.name} at profile {profile}: {e}") from None
 
 
 def run_params(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
                tiny: bool = False, keep: list[str] | tuple = ()) -> dict:
-    """The parameters a notebook runs with: its profile (shrunk by tickets.parameters.tiny for
-    a dry run), then `extra` (--param), checked against its parameters cell before anything
-    runs (tickets.parameters)."""
+    """What papermill injects into a notebook: its profile and results folder, `extra`
+    (--param), and for a dry run (tiny) the sizes that tickets.parameters.tiny changes in the
+    profile's settings (keep: sizes left as they are). The notebook resolves the rest from
+    its profile. Everything is checked against the notebook's settings before anything runs
+    (tickets.profiles.resolve)."""
     prof = profile_params(profile, nb)
+    given = dict(extra or {})
+    if tiny:
+        small = parameters.tiny(prof, keep)
+        given = {**{k: v for k, v in small.items() if v != prof[k]}, **given}
+    try:
+        given = profiles.resolve(profile, nb.stem, given).given()
+    except ConfigError as e:
+        raise SystemExit(f"{nb.name} at profile {profile}: {e}") from None
     # Paths relative to the notebook and the repository, so that no machine's layout is
     # recorded in the executed notebook.
-    params = {**(parameters.tiny(prof, keep) if tiny else prof), **(extra or {}), "profile": profile,
-              "results_dir": os.path.relpath(out_dir.resolve(), nb.parent.resolve())}
-    try:
-        return parameters.check(params, parameters.declared(nb))
-    except parameters.ParameterError as e:
-        raise SystemExit(f"{nb.name} at profile {profile}: {e}") from None
+    return {"profile": profile,
+            "results_dir": os.path.relpath(out_dir.resolve(), nb.parent.resolve()), **given}
 
 
 def parse_param(text: str) -> tuple[str, object]:
