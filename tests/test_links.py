@@ -5,7 +5,8 @@ params/README.md and the notebooks' markdown cells.
 
 A mention is resolved against the document's folder, then against the repository root; a
 bare file name (no folder) may also name a file anywhere in the repository. A placeholder in
-angle brackets (`<profile>`) or a `*` stands for any name, and at least one path must match.
+angle brackets (`<profile>`) or a `*` stands for any name, and `NN` for a study's two-digit
+number (`params/cpu/NN.yaml`); at least one path must match.
 Paths that git ignores do not count as held. Outputs that only exist after a command has run
 pass through ALLOWED, each with its reason."""
 
@@ -111,6 +112,11 @@ def held(root: Path) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(files), frozenset(folders)
 
 
+def _placeholders(ref: str) -> str:
+    """A reference as a glob pattern: `<name>` stands for any name, `NN` for two digits."""
+    return re.sub(r"\bNN\b", "[0-9][0-9]", re.sub(r"<[^<>/]*>", "*", ref))
+
+
 def _allowed(ref: str) -> bool:
     return any(fnmatch.fnmatch(ref, a) or fnmatch.fnmatch(ref.rstrip("/") + "/", a)
                for a in ALLOWED)
@@ -123,7 +129,7 @@ def resolves(ref: str, doc: Path, root: Path, link: bool = False) -> bool:
     if _allowed(ref):
         return True
     files, folders = held(root)
-    pattern = re.sub(r"<[^<>/]*>", "*", ref)
+    pattern = _placeholders(ref)
     want_folder = pattern.endswith("/")
     pool = folders if want_folder else files | folders
     here = doc.parent.relative_to(root).as_posix()
@@ -163,20 +169,22 @@ def test_a_made_up_reference_fails(tmp_path: Path):
     (tmp_path / "docs" / "real.md").write_text("x")
     (tmp_path / "params" / "cpu").mkdir(parents=True)
     (tmp_path / "params" / "cpu" / "scale.yaml").write_text("x: 1")
+    (tmp_path / "params" / "cpu" / "01.yaml").write_text("x: 2")
     (tmp_path / "STUDY.md").write_text("x")
     doc = tmp_path / "docs" / "page.md"
     doc.write_text(
         "[ref]: ../absent/ref.md\n<img src=\"pic.png\">\n"
         "Good: [real](real.md), [study](../STUDY.md#claims), `STUDY.md`, "
-        "`params/<profile>/scale.yaml`, see docs/real.md, [web](https://example.org).\n"
+        "`params/<profile>/scale.yaml`, `params/<profile>/NN.yaml`, see docs/real.md, "
+        "[web](https://example.org).\n"
         "Bad: [gone](gone.md), [up](../MISSING.md), `docs/made-up.md`, see "
-        "params/cpu/nothing.yaml and NOTES.md, `params/<profile>/absent.yaml`.\n"
+        "params/cpu/nothing.yaml and NOTES.md, `params/<profile>/absent.yaml`, `docs/NN.md`.\n"
         "```\nignored/in/a/fence.md\n```\n")
     assert broken_references(doc, tmp_path) == sorted(
         ["link gone.md", "link ../MISSING.md", "link ../absent/ref.md", "link pic.png",
          "mention docs/made-up.md",
          "mention params/cpu/nothing.yaml", "mention NOTES.md",
-         "mention params/<profile>/absent.yaml"])
+         "mention params/<profile>/absent.yaml", "mention docs/NN.md"])
 
 
 def test_a_made_up_reference_in_a_notebook_fails(tmp_path: Path):
