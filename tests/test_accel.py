@@ -123,11 +123,12 @@ def test_lever_summary_adopts_at_ten_percent():
 
 def test_adoption_of_a_batch_size_is_read_from_the_cpu_profile(monkeypatch):
     from tickets import bench
+    from tickets.bench import summary
 
-    monkeypatch.setattr(bench, "profile_batch", lambda profile="cpu": 64)
+    monkeypatch.setattr(summary, "profile_batch", lambda profile="cpu": 64)
     assert bench.adoption("batch 64 against 128", True).startswith("adopted")
     assert bench.adoption("batch 256 against 128", False) == "not adopted"
-    monkeypatch.setattr(bench, "profile_batch", lambda profile="cpu": 128)
+    monkeypatch.setattr(summary, "profile_batch", lambda profile="cpu": 128)
     assert bench.adoption("batch 64 against 128", True).startswith("wins, not adopted")
     assert bench.adoption("torch.compile (inductor)", False) == "not adopted"
 
