@@ -200,7 +200,7 @@ def test_withdrawn_notebooks_show_withdrawn_until_executed_again(tmp_path):
     assert ">withdrawn</td>" in row and "A bug voids it." in row
     assert "The notebook computed: contradicted." in row and "best RST minus dense" not in row
     other = next(r for r in text.split("<tr>") if "<b>rst-8</b>" in r)
-    assert ">supported</td>" in other and "withdrawn" not in other
+    assert 'font-weight:bold">supported' in other and "withdrawn" not in other
     assert "Withdrawn results:" in text and "results withdrawn" in text
     report._clear_withdrawn(tmp_path, "07_transferability")  # not marked: nothing changes
     assert report.withdrawn(tmp_path) == {"01_existence": "A bug voids it."}
@@ -225,7 +225,8 @@ def _two_claims(tmp_path, scale="cpu profile: conv4, cifar10 JPEG q75 copy; PGD-
                    family_outcome="supported"),
              _part("RST | its size", -0.02, -0.05, 0.01, -0.01, "inconclusive")]
     v = claims.Verdict("rst-1", "partly", "ours 1", "why", parts=parts,
-                       amendments=[{"date": "2026-01-02", "reason": "threshold from the text"}])
+                       amendments=[{"date": "2026-01-02", "part": "rst-1/match", "old": "3 points",
+                                    "new": "2.3 points", "reason": "derived by the rule"}])
     record_verdict(tmp_path, v, scale)
     other = [_part("AWT minus snip, kernel distance", 0.3, 0.25, 0.35, 0.0, "contradicted",
                    percent=False)]
@@ -261,7 +262,7 @@ def test_every_index_build_writes_the_claims_table_as_markdown(tmp_path):
     assert "**not run**" in unrun and "02_initialisation.ipynb" not in unrun
     assert "**Scale** (study 01): cpu profile: conv4, cifar10 JPEG q75 copy; PGD-20." in text
     assert "**Data:** The CIFAR-10 images were read from an offline copy stored as JPEG" in text
-    assert "- rst-1: 2026-01-02: threshold from the text" in text
+    assert "- rst-1: 2026-01-02, rst-1/match: 3 points → 2.3 points (derived by the rule)" in text
     assert f"1 partly, 1 contradicted, {len(claims.CLAIMS) - 2} not run." in text
 
 
@@ -347,7 +348,7 @@ def test_the_index_shows_derivation_family_outcome_and_amendments_or_a_dash(tmp_
     row = next(r for r in text.split("<tr>") if "<b>rst-1</b>" in r)
     assert "over the report (Holm): supported; threshold: the paper&#39;s gap of 2.3" in row
     assert "over the report (Holm): –; threshold: –" in row
-    assert "2026-01-02: threshold from the text" in row
+    assert "<li>2026-01-02, rst-1/match: 3 points → 2.3 points (derived by the rule)</li>" in row
     unamended = next(r for r in text.split("<tr>") if "<b>awt-2</b>" in r)
     assert unamended.rstrip().endswith("<td>–</td></tr>")
 
@@ -371,3 +372,31 @@ def test_the_report_settings_come_from_params_report_yaml(tmp_path):
         bad.write_text(text)
         with pytest.raises(ValueError, match=match):
             settings.read_settings(bad)
+
+
+def test_the_report_grades_its_parts_as_one_family_when_every_record_can(tmp_path):
+    """With p-values on every part, each part shows its outcome after Holm over the report:
+    rst-1's first part (p = 0.002 <= 0.05 / 3) survives, awt-2's (p = 0.04 > 0.05 / 2) does
+    not; without them on some record, no family outcome is shown and the page says why."""
+    import json
+
+    _two_claims(tmp_path)
+    text = report.build_index(tmp_path, "cpu").read_text()
+    assert "Over the report (Holm): not computed" in text and "rst-1, awt-2" in text
+    for cid, ps in (("rst-1", [(0.001, 0.999), (0.2, 0.8)]), ("awt-2", [(0.98, 0.02)])):
+        f = tmp_path / "results" / f"{cid}.json"
+        r = json.loads(f.read_text())
+        for p, (s, c) in zip(r["parts"], ps, strict=True):
+            p.update(p_supported=s, p_contradicted=c)
+        report.atomic_write_json(f, r)
+    text = report.build_index(tmp_path, "cpu").read_text()
+    assert "report's\n3 graded part(s) at alpha 0.05" in text
+    rst1 = next(r for r in text.split("<tr>") if "<b>rst-1</b>" in r)
+    assert rst1.count("over the report (Holm): supported;") == 1
+    assert rst1.count("over the report (Holm): inconclusive;") == 1
+    assert "partly<br><span class=\"more\">over the report (Holm): partly</span>" in rst1
+    awt2 = next(r for r in text.split("<tr>") if "<b>awt-2</b>" in r)
+    assert "contradicted<br><span class=\"more\">over the report (Holm): inconclusive" in awt2
+    summary = (tmp_path / "SUMMARY.md").read_text()
+    assert "**partly**<br>over the report (Holm): partly" in summary
+    assert "Holm-Bonferroni over the report's 3 graded part(s) at alpha 0.05" in summary

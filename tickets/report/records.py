@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tickets.claims import CLAIMS
+from tickets.claims import CLAIMS, family_outcomes
 from tickets.claims.base import Claim
 from tickets.report.checks import withdrawn
 from tickets.store import read_json
 
+CLAIM_NOTEBOOK = {c.id: c.notebook for c in CLAIMS}
 # Each outcome's colour, on the index, in the forest plot and in SUMMARY.md's legend.
 COLOURS = {"supported": "#1a7f37", "partly": "#9a6700", "contradicted": "#cf222e",
            "inconclusive": "#57606a", "not run": "#8c959f", "withdrawn": "#8c959f",
@@ -63,9 +64,23 @@ def read_results(out_dir: Path) -> dict[str, dict]:
     return results
 
 
+def _has_p_values(record: dict) -> bool:
+    """Whether a record's parts carry the one-sided p-values the family-wise outcome needs
+    (records written before them do not)."""
+    return all("p_supported" in p for p in record.get("parts") or [])
+
+
 def claim_rows(out_dir: Path, results: dict[str, dict]) -> list[ClaimRow]:
-    """Every claim of tickets.claims.CLAIMS in order, with its record from `results`."""
+    """Every claim of tickets.claims.CLAIMS in order, with its record from `results`. When
+    every record that stands (not withdrawn) carries p-values, those records come with their
+    family-wise outcomes over the report (tickets.claims.family_outcomes: `family_outcome`
+    per part, `family_verdict` and `family` per record); otherwise with none, as a family
+    that leaves out some parts would not be the report's."""
     void = withdrawn(out_dir)
+    standing = {cid: r for cid, r in results.items()
+                if cid in CLAIM_NOTEBOOK and CLAIM_NOTEBOOK[cid] not in void}
+    if standing and all(_has_p_values(r) for r in standing.values()):
+        results = {**results, **family_outcomes(standing)}
     rows = []
     for c in CLAIMS:
         r = results.get(c.id)
@@ -73,6 +88,18 @@ def claim_rows(out_dir: Path, results: dict[str, dict]) -> list[ClaimRow]:
         verdict = "withdrawn" if why_void else r["verdict"] if r else "not run"
         rows.append(ClaimRow(c, r, verdict, why_void, (out_dir / f"{c.notebook}.html").exists()))
     return rows
+
+
+def family_status(rows: list[ClaimRow]) -> dict:
+    """How the report's family-wise outcomes were computed: {"method", "alpha", "m"} (the
+    number of graded parts) when they were, else {"missing": the claims whose standing
+    records lack p-values} ({} when no claim has a standing record)."""
+    for r in rows:
+        if r.record and not r.withdrawn and r.record.get("family"):
+            return dict(r.record["family"])
+    missing = [r.claim.id for r in rows
+               if r.record and not r.withdrawn and not _has_p_values(r.record)]
+    return {"missing": missing} if missing else {}
 
 
 def read_timings(out_dir: Path) -> tuple[dict[str, float], dict[str, str]]:
@@ -118,6 +145,15 @@ def part_text(p: dict) -> PartText:
 
 
 def amendments_text(record: dict | None) -> list[str]:
-    """A claim record's amendments as 'date: reason', oldest first as recorded."""
-    return [f"{a.get('date', DASH)}: {a.get('reason', DASH)}"
-            for a in ((record or {}).get("amendments") or [])]
+    """A claim record's amendments (tickets.claims.registry.Amendment records), oldest first
+    as recorded, each as 'date, part: old -> new (reason)'; the fields a record lacks are
+    left out."""
+    out = []
+    for a in (record or {}).get("amendments") or []:
+        head = ", ".join(str(a[k]) for k in ("date", "part") if a.get(k))
+        change = " → ".join(str(a[k]) for k in ("old", "new") if a.get(k))
+        text = ": ".join(t for t in (head, change) if t)
+        if a.get("reason"):
+            text += f" ({a['reason']})" if text else str(a["reason"])
+        out.append(text or DASH)
+    return out

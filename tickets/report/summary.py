@@ -14,6 +14,7 @@ from tickets.report.records import (
     ClaimRow,
     amendments_text,
     claim_rows,
+    family_status,
     part_text,
     read_results,
 )
@@ -60,8 +61,11 @@ def claims_table(rows: list[ClaimRow], link_prefix: str = "") -> str:
         claim = f"[{c.id}]({link_prefix}{r.href})" if r.href else c.id
         nb = f"[{c.notebook}]({link_prefix}{c.notebook}.ipynb)" if r.has_page else c.notebook
         ours = md(r.record["ours"]) if r.record else ""
+        verdict = f"**{r.verdict}**"
+        if r.record and r.record.get("family_verdict") and not r.withdrawn:
+            verdict += f"<br>over the report (Holm): {r.record['family_verdict']}"
         lines.append(f"| **{claim}** {md(c.title)} | {nb} | {md(c.paper_numbers)} | {ours} | "
-                     f"**{r.verdict}** | {_parts_md(r)} |")
+                     f"{verdict} | {_parts_md(r)} |")
     return "\n".join(lines)
 
 
@@ -83,6 +87,14 @@ def summary_markdown(out_dir: Path, profile: str, link_prefix: str = "",
             "threshold, **contradicted** when it lies on the other, **inconclusive** when it "
             "covers the threshold; a claim is **partly** supported when some parts are "
             "supported and others not.", ""]
+    family = family_status(rows)
+    if "m" in family:
+        out += [f"**Over the report (Holm)**: each part's outcome after {family['method']} over "
+                f"the report's {family['m']} graded part(s) at alpha {family['alpha']}.", ""]
+    elif family.get("missing"):
+        out += ["**Over the report (Holm)**: not computed; the records of "
+                f"{', '.join(family['missing'])} were written before the parts carried the "
+                "p-values it needs.", ""]
     scales = [r.record["scale"] for r in rows if r.record and r.record.get("scale")]
     ref = (results.get("rst-1") or {}).get("scale")
     if ref:
@@ -109,7 +121,8 @@ def summary_markdown(out_dir: Path, profile: str, link_prefix: str = "",
         out += [f"**Withdrawn:** {nb}: {md(why)}", ""]
     amended = [(r.claim.id, a) for r in rows for a in amendments_text(r.record)]
     if amended:
-        out += ["**Amendments:**", ""] + [f"- {cid}: {md(a)}" for cid, a in amended] + [""]
+        out += ["**Amendments** (changes to a claim's registered design after a graded "
+                "report):", ""] + [f"- {cid}: {md(a)}" for cid, a in amended] + [""]
     return "\n".join(out).rstrip() + "\n"
 
 
