@@ -102,6 +102,14 @@ def test_the_gpu_bench_runs_its_fast_path_parts_on_a_small_net():
     assert fig["search_images_per_s"] > 0 and fig["pgd20_eval_images_per_s"] > 0
     assert fig["search_tflops"] == pytest.approx(
         fig["search_images_per_s"] * 2 * 3 * fig["forward_gflops_per_image"] / 1e3)
+    rows = bench.gpu_lever_rows(fig)  # the table make bench prints: every part, its images/s
+    assert [label for label, *_ in rows] == [
+        "fast path (baseline)", "fast path without bf16", "fast path without channels_last",
+        "fast path without fused", "fast path without benchmark", "PGD-20 evaluation (no baseline)"]
+    for label, ips, ratio, share in rows[1:5]:
+        assert ips == fig[f"fast_path_no_{label.split()[-1]}_images_per_s"] > 0
+        assert ratio == pytest.approx(1 / fig[f"fast_path_{label.split()[-1]}_speedup"])
+        assert share is None  # no bf16 peak for a CPU
     assert bench.bf16_peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
     assert bench.bf16_peak_tflops("NVIDIA H100 PCIe") == 756.0
     assert bench.bf16_peak_tflops("NVIDIA A100-SXM4-40GB") is None
