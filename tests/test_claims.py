@@ -64,6 +64,9 @@ def check(v, expected: str) -> None:
             assert p["low"] <= p["threshold"] <= p["high"]
     if expected == SUPPORTED:
         assert all(p["outcome"] == SUPPORTED for p in v.parts)
+    for p in v.parts:  # every part is registered, with its derivation and re-derivable inputs
+        assert p["key"].startswith(v.claim + "/") and p["derivation"], p["name"]
+        assert p["interval"]["method"] and p["graded"] == (not p["uninformative"])
 
 
 def _diff(low, high, seeds=3):
@@ -426,3 +429,63 @@ def test_a_curve_or_a_gap_at_chance_is_inconclusive():
     check(v, INCONCLUSIVE)
     assert all("r=0.1" not in p["uninformative"] and "chance" in p["uninformative"]
                for p in v.parts)
+
+
+def _at(acc: float, n: int = N, offset: int = 0) -> str:
+    """A 0/1 string at accuracy `acc` (its right images start at `offset`)."""
+    k = int(round(acc * n))
+    return "".join("1" if (i - offset) % n < k else "0" for i in range(n))
+
+
+def test_the_chance_rule_in_the_report_examples():
+    """The referee's three cases, each with one side at chance: awt-3's AWT at 11.7 % against
+    dense at 3.9 % (width 0.125), boost-3's narrow ticket at 8.2 %, and awt-1's random mask
+    at 11.4 %. Each such part is inconclusive; the other parts are graded as usual."""
+    t = three([{"method": "awt", "width": 0.125, "gap_pgd": -0.078, "pgd_correct": _at(0.117),
+                "dense_pgd_correct": _at(0.039)},
+               {"method": "awt", "width": 0.5, "gap_pgd": 0.0, "pgd_correct": _at(0.35),
+                "dense_pgd_correct": _at(0.35)}])
+    v = ca.verdict_awt_width(t)
+    assert v.verdict == INCONCLUSIVE
+    assert "dense at width 0.125 3.9" in v.parts[0]["uninformative"]
+    # at one seed (1,000 images) AWT's 11.7 % is within two standard errors of chance too
+    assert "AWT at width 0.125 11.7" in ca.verdict_awt_width(
+        t[t["seed"] == 0]).parts[0]["uninformative"]
+    cap = three([{"kind": "dense", "width": 0.125, "pgd": 0.25, "pgd_correct": _at(0.25)},
+                 {"kind": "ticket", "width": 0.125, "pgd": 0.082, "pgd_correct": _at(0.082)},
+                 {"kind": "dense", "width": 0.5, "pgd": 0.35, "pgd_correct": _at(0.35)},
+                 {"kind": "ticket", "width": 0.5, "pgd": 0.34, "pgd_correct": _at(0.34)}])
+    v = cb.verdict_collapse(cap)
+    assert v.verdict == INCONCLUSIVE and "ticket at width 0.125 8.2" in v.parts[0]["uninformative"]
+    def awt1(random_acc: float) -> pd.DataFrame:
+        return three([row(0.0, method="dense", sparsity=0.0),
+                      row(0.0, method="awt", sparsity=0.95),
+                      {**row(0.0, method="random", sparsity=0.95), "pgd": random_acc,
+                       "pgd_correct": _at(random_acc), "val_pgd": random_acc}])
+
+    one = ca.verdict_awt_parity(awt1(0.114).query("seed == 0"))  # the report's single seed
+    assert "random 11.4" in one.parts[1]["uninformative"]
+    v = ca.verdict_awt_parity(awt1(0.105))  # three seeds: 10.5 % is at chance
+    assert [p["outcome"] for p in v.parts] == [SUPPORTED, INCONCLUSIVE]
+    assert "random 10.5" in v.parts[1]["uninformative"]
+
+
+def test_choices_in_verdicts_follow_validation_not_test():
+    """Validation ranks the ratios the other way round from test: the best RST, the peak and
+    the best other init are the validation's choices, and shuffling the test accuracies
+    changes nothing."""
+    rst = _sweep({0.03: 0.0, 0.1: 0.02, 0.3: 0.10})
+    rst["val_pgd"] = rst["remaining"].map({0.03: 0.3, 0.1: 0.5, 0.3: 0.2})
+    dense = three([row(0.0, kind="same"), row(0.0, kind="small")])
+    v = cr.verdict_existence(rst, dense)
+    assert "r=0.1" in v.ours
+    shuffled = rst.assign(pgd=rst["pgd"].sample(frac=1, random_state=0).to_numpy())
+    assert cr.verdict_existence(shuffled, dense).ours.startswith("best RST (r=0.1)")
+    assert "peak (r=0.1)" in cr.verdict_inverted_u(rst).parts[0]["name"]
+    t = _variants({"signed_constant": 0.0, "kaiming_normal": 0.10, "xavier_normal": 0.05})
+    t["val_pgd"] = t["variant"].map({"signed_constant": 0.3, "kaiming_normal": 0.2,
+                                     "xavier_normal": 0.4})
+    v = cr.verdict_initialisation(t)
+    assert all("minus xavier_normal" in p["name"] for p in v.parts)
+    with pytest.raises(ValueError, match="val_pgd"):
+        cr.verdict_existence(rst.drop(columns="val_pgd"), dense)
