@@ -91,3 +91,20 @@ def test_a_killed_job_resumes(tmp_path):
     assert resumed["passes"] == whole["passes"]
     for a, b in zip(resumed["history"], whole["history"], strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+
+
+def test_one_process_strategy_leaves_everything_as_it_is():
+    """Outside a torchrun job the loop's process strategy is a no-op: the same batch, the same
+    generator, the same sums, the same model, and this process writes the files."""
+    from tickets import ddp, models
+
+    p = ddp.Processes()
+    assert (p.rank, p.world, p.distributed, p.is_main) == (0, 1, False, True)
+    x, y, g = torch.rand(4, 3, 32, 32), torch.arange(4), torch.Generator().manual_seed(3)
+    assert p.share(x, y, g) == (x, y, g)
+    assert p.all_sum([1.5, 2, 3]) == [1.5, 2, 3]
+    model = models.build("conv2", width=0.25)
+    kinds = [type(m) for m in model.modules()]
+    assert p.prepare(model) is model and [type(m) for m in model.modules()] == kinds
+    assert not any(isinstance(m, ddp.GlobalBatchNorm) for m in model.modules())
+    p.barrier()

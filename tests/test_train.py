@@ -105,3 +105,17 @@ def test_the_ledger_counts_what_reuse_saves(synth, tmp_path, monkeypatch):
     want = (2 * ra.passes + rb.passes) / (ra.passes + rb.passes)
     assert fig["reuse_training_passes_saved_speedup"] == pytest.approx(want)
     assert bench.reuse_figures(tmp_path / "empty") == {}
+
+
+def test_precision_autocasts_only_for_bf16():
+    cpu = torch.device("cpu")
+    conv = torch.nn.Conv2d(3, 4, 3)
+    x = torch.rand(2, 3, 8, 8)
+    with train.Precision("fp32", cpu).autocast():
+        assert conv(x).dtype == torch.float32
+    with train.Precision("bf16", cpu).autocast():
+        assert conv(x).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        train.Precision("fp16", cpu).autocast()
+    opt = train.Precision("fp32", cpu).optimizer(list(conv.parameters()), lr=0.1, momentum=0.9)
+    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.1

@@ -3,7 +3,8 @@
     python -m torch.distributed.run --nproc_per_node=2 -m tickets.ddprun \\
         --config run.json --data-config data.json [--store runs] [--check-masks]
 
-(the command line is tickets.ddprun; this module holds what train() uses)
+(the command line is tickets.ddprun; this module holds what train() uses: :class:`Processes`,
+the loop's one view of the ranks, whose methods do nothing in a single process)
 
 Each rank trains on its share of every batch (the global batch is cfg.train.batch_size, split
 into equal contiguous chunks); gradients are averaged over the ranks before each optimiser

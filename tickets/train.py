@@ -7,6 +7,11 @@ the result is identical bit for bit.
 
 Cost is counted in forward+backward passes per example, machine-independently: an attack of k
 steps costs k, and the training update itself costs 1.
+
+The step and the epoch read as plain training; three objects hold what is not: RunFiles (the
+run's folder: checkpoint, weight files, result, lock, quarantine of damaged files),
+tickets.ddp.Processes (the ranks of a torchrun job: batch shares, all-reduce, who writes; all
+no-ops in one process) and Precision (autocast, the device's settings and optimiser).
 """
 
 from __future__ import annotations
@@ -313,7 +318,8 @@ class RunFiles:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def note_use(self, trained: bool) -> None:
-        """The store's ledger line for this run (rank 0)."""
+        """The store's ledger line for this run: trained by this call, or found stored (rank 0
+        alone writes it)."""
         if self.processes.is_main:
             self.store.note_use(self.directory, trained, self.run.passes)
 
@@ -369,7 +375,7 @@ def adversarial_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
     x_adv = perturb(model, x, y, adversary, g, bn_mode=bn_mode)
     model.train()
     logits = model(x_adv)
-    loss = F.cross_entropy(logits.float(), y)
+    loss = F.cross_entropy(logits.float(), y)  # the loss in fp32 under any autocast
     opt.zero_grad(set_to_none=True)
     loss.backward()
     processes.average_gradients(p for group in opt.param_groups for p in group["params"])
@@ -439,16 +445,16 @@ def train(cfg: RunConfig, data: Data, store: Store | None = None,
     run = TrainRun(cfg, store.run_dir(cfg, kind="train"))
     files = RunFiles(store, run, ddp.Processes())
     if files.finished(save_epochs):
-        store.note_use(run.directory, False, run.passes)
+        files.note_use(trained=False)
         return run
     with files.lock():
         if files.finished(save_epochs):  # another process trained it while this one waited
-            store.note_use(run.directory, False, run.passes)
+            files.note_use(trained=False)
             return run
         _train_locked(cfg, data, files, device, progress, stop_after_steps, init_state,
                       checkpoint_every_steps, save_epochs, step_callback)
     if run.finished:
-        files.note_use(True)
+        files.note_use(trained=True)
     return run
 
 
