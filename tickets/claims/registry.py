@@ -31,6 +31,7 @@ RULES = {
     HALF_EFFECT: "a part that claims a difference of some size: the threshold is half the "
                  "paper's smallest reported effect",
 }
+EVERY_PART = "every part"  # the `part` of an amendment that touches every registered part
 MIN_SEEDS = 3  # seeds per side for a part that compares trainings or searches to be graded
 STRICT_PGD = "the profile's strict PGD evaluation (eval_pgd_steps, restarts)"
 
@@ -187,7 +188,7 @@ AMENDMENTS: tuple[Amendment, ...] = (
     Amendment("2026-12-02", "awt-2/output", "an interval that resampled the training epochs of "
               "one seed", "an interval over seeds of the per-seed mean over epochs",
               "epochs of one run are not independent replicates; the claim is about searches"),
-    Amendment("2026-12-02", "*", "single-seed parts graded; the percentile bootstrap over "
+    Amendment("2026-12-02", EVERY_PART, "single-seed parts graded; the percentile bootstrap over "
               "seeds and images", "parts need 3 seeds per side to be graded; the interval "
               "covers seed and image noise (tickets.stats.seed_interval); a comparison with "
               "either side at chance level is inconclusive; choices are made on validation",
@@ -210,18 +211,18 @@ def designs_of(claim_id: str) -> list[Design]:
 
 def amendments_for(claim_id: str) -> list[dict]:
     """The amendments that touch claim `claim_id` (those of its parts, and those to every
-    part, '*'), oldest first, as records."""
+    part, EVERY_PART), oldest first, as records."""
     return [asdict(a) for a in AMENDMENTS
-            if a.part == "*" or a.part.split("/")[0] == claim_id]
+            if a.part == EVERY_PART or a.part.split("/")[0] == claim_id]
 
 
 def _check() -> None:
     for a in AMENDMENTS:
-        if a.part != "*" and a.part not in DESIGNS:
+        if a.part != EVERY_PART and a.part not in DESIGNS:
             raise ValueError(f"amendment to unknown part {a.part!r}")
 
 
 _check()
 
-__all__ = ["RULES", "DIRECTION", "MATCH", "HALF_EFFECT", "MIN_SEEDS", "Design", "Amendment",
+__all__ = ["RULES", "DIRECTION", "MATCH", "HALF_EFFECT", "EVERY_PART", "MIN_SEEDS", "Design", "Amendment",
            "DESIGNS", "AMENDMENTS", "design", "designs_of", "amendments_for"]
