@@ -112,3 +112,36 @@ def test_pgd_agrees_with_autoattack_apgd_ce(trained_model, synth):
     assert 0.05 < apgd.robust < 0.95, "pick an eps where the comparison means something"
     assert apgd.robust <= ours.robust + 0.01, (ours.robust, apgd.robust)
     assert ours.robust - apgd.robust <= APGD_TOLERANCE, (ours.robust, apgd.robust)
+
+
+def test_restarts_draw_independent_starts(trained_model, synth):
+    """Restart k starts from the k-th draw of the generator: with no steps, two restarts keep
+    per image the start of higher loss, so they differ from one restart somewhere; and R
+    restarts begin with the one restart's start (same seed), so their worst case is never
+    above it per image."""
+    x, y = _batch(synth, 64)
+    eps = 16 / 255
+
+    def run(restarts, steps, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        return attacks.pgd(trained_model, x, y, eps=eps, alpha=eps / 4, steps=steps,
+                           restarts=restarts, generator=g)
+
+    assert not torch.equal(run(1, 0), run(2, 0)), "the second restart replayed the first"
+    one, many = run(1, 10), run(4, 10)
+    right_one = attacks.predict(trained_model, one) == y
+    right_many = attacks.predict(trained_model, many) == y
+    assert not (right_many & ~right_one).any()
+
+
+def test_the_loop_at_eps_zero_runs_and_leaves_the_images(trained_model, synth):
+    x, y = _batch(synth, 32)
+    calls = []
+
+    def counting(inp):
+        calls.append(1)
+        return trained_model(inp)
+
+    assert torch.equal(attacks.pgd(counting, x, y, eps=0.0, steps=3), x) and not calls
+    out = attacks.pgd(counting, x, y, eps=0.0, alpha=2 / 255, steps=3, skip_at_zero=False)
+    assert len(calls) == 4 and torch.equal(out, x), "3 steps and the final check, no move"

@@ -24,7 +24,8 @@ SPEC = EvalSpec(n_test=64, pgd_steps=5, aa_n=16, aa_version="custom", aa_attacks
 
 @pytest.mark.parametrize("change", [
     {"eps": 4 / 255}, {"pgd_steps": 7}, {"pgd_restarts": 2}, {"n_test": 128}, {"seed": 1},
-    {"aa_n": 32}, {"aa_version": "standard"}, {"aa_attacks": ("apgd-ce", "apgd-t")}])
+    {"aa_n": 32}, {"aa_version": "standard", "aa_attacks": ()},
+    {"aa_attacks": ("apgd-ce", "apgd-t")}])
 def test_every_attack_setting_and_the_sample_count_change_the_strict_key(cfg, synth, tmp_path,
                                                                         change):
     run = TrainRun(rst_config(cfg, 0.3), tmp_path)
@@ -102,3 +103,89 @@ def test_autoattack_reuses_the_stored_pgd_evaluation(cfg, synth, tmp_path, monke
     assert evaluation.evaluate_run(run2, synth, replace(spec, aa_n=0), other)["pgd"] == \
         first["pgd"]
     assert full_n == [32, 8]
+
+
+def test_autoattack_labels_name_the_attacks_that_ran():
+    import torch
+    from torch import nn
+
+    std = EvalSpec(aa_version="standard")
+    assert std.aa_attacks_run() == ("apgd-ce", "apgd-t", "fab-t", "square")
+    assert std.aa_label() == ("AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square (5000 "
+                              "queries))")
+    one = EvalSpec(aa_version="custom", aa_attacks=("apgd-ce",))
+    assert one.aa_label() == "APGD-CE alone (a subset of AutoAttack)"
+    assert not one.aa_label().startswith("AutoAttack")
+    assert "PGD-20" in one.aa_worst_label() and "APGD-CE alone" in one.aa_worst_label()
+    assert "EOT 20" in EvalSpec(aa_version="rand").aa_label()
+    # the label of a run is read from the AutoAttack object that ran
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10)).eval()
+
+    class Tiny:
+        def __init__(self):
+            self.x = torch.rand(4, 3, 4, 4)
+            self.y = torch.arange(4)
+
+        def __len__(self):
+            return len(self.y)
+
+        def head(self, n):
+            return self
+
+        def images(self):
+            return self.x
+
+    res = attacks.autoattack(model, Tiny(), n=4, version="standard")
+    assert res.attack.startswith("AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square (5000")
+    res = attacks.autoattack(model, Tiny(), n=4, version="custom", attacks=["apgd-ce"])
+    assert res.attack.startswith("APGD-CE alone (a subset of AutoAttack)")
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"aa_version": "full"}, "aa_version"), ({"aa_attacks": ("apgd-x",)}, "aa_attacks"),
+    ({"aa_version": "custom", "aa_attacks": ()}, "aa_attacks"),
+    ({"aa_version": "standard", "aa_attacks": ("apgd-ce",)}, "fixes its attacks")])
+def test_an_autoattack_spec_that_cannot_run_is_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        EvalSpec(**bad)
+
+
+def test_reported_autoattack_accuracy_is_the_worst_case_over_every_attack():
+    assert evaluation.worst_case("1101", "1011", "111111") == "1001"
+    with pytest.raises(ValueError):
+        evaluation.worst_case()
+    stored = {"aa": 0.75, "aa_correct": "1101", "pgd_correct": "10111111",
+              "pgd_on_aa_correct": "1011"}
+    cols = evaluation.aa_columns(stored, SPEC)
+    assert cols["aa_correct"] == "1001" and cols["aa"] == 0.5
+    assert cols["aa_alone"] == 0.75 and cols["aa_alone_correct"] == "1101"
+    assert cols["aa"] <= min(cols["aa_alone"], 3 / 4)
+    assert cols["aa_attack"].startswith("worst case per image of PGD-5 and APGD-CE alone")
+    assert evaluation.aa_columns({"pgd_correct": "1"}, SPEC)["aa"] is None
+
+
+def test_validation_columns_come_from_the_selected_epoch(tmp_path, cfg):
+    run = TrainRun(rst_config(cfg, 0.3), tmp_path, history=[
+        {"epoch": 1, "val_robust": 0.2, "val_clean": 0.4},
+        {"epoch": 2, "val_robust": 0.3, "val_clean": 0.5},
+        {"epoch": 3, "val_robust": 0.25, "val_clean": 0.6}], best_epoch=2)
+    assert evaluation.validation_columns(run) == {"val_pgd": 0.3, "val_clean": 0.5}
+    run.best_epoch = -1
+    assert all(v != v for v in evaluation.validation_columns(run).values())  # NaN
+
+
+def test_the_scale_line_states_recalibration_and_the_paper_protocol(cfg, synth):
+    from tickets.config import replace as cfg_replace
+
+    line = evaluation.describe_scale("smoke", cfg, synth, SPEC)
+    assert f"re-estimated on {cfg.train.bn_recalibrate:,} clean training images" in line
+    assert "flaw (c) not exercised" in line
+    assert f"PGD-{cfg.train.val_attack.steps} on {cfg.train.n_val_eval} test images" in line
+    assert "APGD-CE alone" in line and "AutoAttack figures" in line
+    off = cfg_replace(cfg, **{"train.bn_recalibrate": 0, "train.adv_bn": "update"})
+    line = evaluation.describe_scale("smoke", off, synth, SPEC)
+    assert "re-estimated" not in line and "flaw (c) exercised" in line
+    strict_only = evaluation.describe_scale("smoke", cfg, synth, replace(SPEC, paper_protocol=False,
+                                                                       aa_n=0))
+    assert "paper protocol" not in strict_only and "AutoAttack" not in strict_only

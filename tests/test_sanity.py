@@ -178,3 +178,79 @@ def test_attack_below_clean_allows_noise_only():
         assert_attack_below_clean(ok, 1000)  # 6 points above clean on 1,000 images: broken
     with pytest.raises(ValueError):
         assert_attack_below_clean(ok, 0)
+
+
+def _by_name(model, synth, **kw) -> dict:
+    return {c.name: c for c in sanity.run_checks(model, synth.test, eps=8 / 255, n=128, **kw)}
+
+
+def test_eps_zero_check_runs_the_attack_and_fails_when_the_projection_leaks(weak_linear, synth,
+                                                                          monkeypatch):
+    from tickets import attacks
+
+    name = "eps = 0 gives the clean accuracy"
+    honest = _by_name(weak_linear, synth, square_queries=0)[name]
+    assert honest.passed and honest.numbers["eps0"] == honest.numbers["clean"]
+
+    def leaky(delta, x, eps, norm):  # keeps the image range, forgets the eps-ball
+        return (x + delta).clamp(0, 1) - x
+
+    monkeypatch.setattr(attacks, "_project", leaky)
+    broken = _by_name(weak_linear, synth, square_queries=0)[name]
+    assert not broken.passed, broken.numbers
+    assert broken.numbers["eps0"] < broken.numbers["clean"]
+
+
+def test_restarts_check_fails_when_more_restarts_lose_what_one_found(weak_linear, synth,
+                                                                     monkeypatch):
+    from tickets import attacks
+
+    name = "more restarts never help the defender"
+    honest = _by_name(weak_linear, synth, square_queries=0)[name]
+    assert honest.passed, honest.numbers
+    real = attacks.pgd
+
+    def forgetful(model, x, y, eps=8 / 255, alpha=2 / 255, steps=10, norm="linf", loss="ce",
+                  random_start=True, restarts=1, *rest, **kw):
+        """PGD whose restarts keep the last restart's example instead of the worst one (here
+        the last restart found nothing)."""
+        out = real(model, x, y, eps, alpha, steps, norm, loss, random_start, 1, *rest, **kw)
+        return out if restarts == 1 else x.clone()
+
+    monkeypatch.setattr(attacks, "pgd", forgetful)
+    broken = _by_name(weak_linear, synth, square_queries=0)[name]
+    assert not broken.passed, broken.numbers
+    assert broken.numbers["images rescued by more restarts"] > 0
+
+
+def test_the_restarts_of_the_check_include_the_single_restart(weak_linear, synth):
+    from tickets.recipes import attack_config
+
+    one = sanity.restart_outcomes(weak_linear, synth.test, attack_config("pgd", 8 / 255, 20),
+                                  128, seed=3)
+    again = sanity.restart_outcomes(weak_linear, synth.test, attack_config("pgd", 8 / 255, 20),
+                                    128, seed=3)
+    many = sanity.restart_outcomes(
+        weak_linear, synth.test, attack_config("pgd", 8 / 255, 20, restarts=4), 128, seed=3)
+    assert torch.equal(one, again)
+    assert not (many & ~one).any(), "a worst case over restarts that include one cannot rise"
+
+
+def test_black_box_check_is_a_paired_test_not_a_rounding():
+    # 29 against 31 % and 27 against 29 % on 100 images: two images either way is noise
+    pgd = torch.ones(100, dtype=torch.bool)
+    pgd[:69] = False  # PGD leaves 31 right
+    square = pgd.clone()
+    square[69:71] = False  # Square breaks two more: 29
+    worse, counts = sanity.stronger(square, pgd)
+    assert not worse and counts["broken only by a"] == 2 and counts["p"] == 0.25
+    # paired: Square breaks 12 images PGD leaves right and PGD 1 that Square leaves right
+    square = pgd.clone()
+    square[69:81] = False
+    square[0] = True
+    worse, counts = sanity.stronger(square, pgd)
+    assert worse and counts["p"] < 0.01, counts
+    assert not sanity.stronger(pgd, square)[0], "the test is one-sided"
+    assert sanity.sign_test_p(0, 0) == 1.0
+    with pytest.raises(ValueError, match="same images"):
+        sanity.stronger(square[:50], pgd)

@@ -139,7 +139,10 @@ def test_dense_baselines_match_the_budget_and_the_best_tickets_size(rst_cfg, syn
     dense = existence.dense_baselines(rst_cfg, rst, synth, SPEC, rst_store, progress=False)
     assert list(dense["kind"]) == [existence.SAME_WIDTH, existence.RST_SIZE]
     assert (dense["passes"] == rst["passes"].iloc[0]).all(), "same budget in passes"
-    best_kept = rst.loc[rst["pgd"].idxmax(), "kept_params"]
+    assert rst["val_pgd"].notna().all() and dense["val_pgd"].notna().all()
+    best_kept = rst.loc[rst.groupby("remaining", sort=False)["val_pgd"].mean().idxmax() ==
+                        rst["remaining"], "kept_params"].iloc[0]
+    assert existence.best_rst_kept(rst) == best_kept
     assert abs(dense["total_params"].iloc[1] / best_kept - 1) < 0.25
     assert dense["paper_pgd"].notna().all(), "the paper protocol ran on the test-chosen epoch"
     models = existence.evaluated_models(rst_cfg, [0.5, 0.1], dense)
@@ -225,6 +228,12 @@ def test_r2s_evaluations_are_separately_cached_and_consistent(rst_cfg, synth, rs
     assert res["storage"]["r2s"] < res["storage"]["dense_float32"]
     summary = r2s_attacks.summary(rows)
     assert list(summary["evaluation"]) == names and (summary["seeds"] == 2).all()
+    assert (rows["worst_case"] <= rows["accuracy"] + 1e-9).all()
+    for w, seed in zip(res["worst"], (0, 1), strict=True):  # below every attack of its seed
+        attacked = rows[(rows["seed"] == seed) & (rows["evaluation"] != "clean")]
+        assert w["seed"] == seed and w["accuracy"] <= attacked["worst_case"].min() + 1e-9
+        assert len(w["over"]) == 5 and w["n"] == 32
+    assert all(m["val_pgd"] == m["val_pgd"] for m in res["members"])
 
 
 def test_a_second_seed_is_another_network_on_the_same_test_images(rst_cfg, synth, rst_store):
@@ -273,8 +282,8 @@ def test_dense_baselines_and_lottery_run_every_seed(rst_cfg, synth, rst_store):
 
 
 def test_autoattack_on_the_best_ratio_only(rst_cfg, synth, rst_store):
-    """rst_sweep(aa='best'): AutoAttack on every seed's RST at the ratio of the best mean PGD
-    accuracy, and on no other; the clean and PGD figures are those of aa='all'."""
+    """rst_sweep(aa='best'): AutoAttack on every seed's RST at the ratio of the best mean
+    validation accuracy, and on no other; the clean and PGD figures are those of aa='all'."""
     from dataclasses import replace
 
     from tickets.sweeps import rst_sweep
@@ -284,7 +293,7 @@ def test_autoattack_on_the_best_ratio_only(rst_cfg, synth, rst_store):
                      seeds=[0, 1], aa="best")
     full = rst_sweep(rst_cfg, [0.1, 0.5], synth, spec, rst_store, progress=False,
                      seeds=[0, 1], aa="all")
-    top = best.groupby("remaining")["pgd"].mean().idxmax()
+    top = best.groupby("remaining", sort=False)["val_pgd"].mean().idxmax()
     attacked = best.dropna(subset=["aa"])
     assert sorted(attacked["seed"]) == [0, 1] and (attacked["remaining"] == top).all()
     assert best.loc[best["remaining"] != top, "aa_correct"].isna().all()
@@ -293,6 +302,10 @@ def test_autoattack_on_the_best_ratio_only(rst_cfg, synth, rst_store):
         assert list(best[col]) == list(full[col]), col
     at_top = full["remaining"] == top
     assert list(best.loc[at_top, "aa_correct"]) == list(full.loc[at_top, "aa_correct"])
+    # the reported figure is the worst case of PGD and AutoAttack on each image
+    for _, r in attacked.iterrows():
+        assert r["aa"] <= min(r["aa_alone"], r["pgd_on_aa_images"])
+        assert all(w <= a for w, a in zip(r["aa_correct"], r["aa_alone_correct"], strict=True))
     with pytest.raises(ValueError, match="aa="):
         rst_sweep(rst_cfg, [0.1], synth, spec, rst_store, progress=False, aa="some")
 
@@ -356,3 +369,53 @@ def test_compaction_speed_reads_the_grids_runs(rst_cfg, synth, tmp_path, monkeyp
     monkeypatch.setattr(train_mod, "_step", no_training)
     out = compaction_speed(rst_cfg, 0.5, synth, batch=16, repeats=1, store=store)
     assert out["max_logit_gap"] < 1e-3 and len(out["rows"]) == 4
+
+
+def _selection_table() -> pd.DataFrame:
+    """A study table of two variants x three ratios x two seeds whose test columns favour
+    other ratios than its validation column."""
+    rows = []
+    for variant, best in (("a", 0.1), ("b", 0.5)):
+        for seed in (0, 1):
+            for r in (0.1, 0.3, 0.5):
+                rows.append({"variant": variant, "kind": "RST", "remaining": r, "seed": seed,
+                             "kept_params": int(1000 * r), "val_pgd": 0.3 + 0.1 * (r == best)
+                             + 0.01 * seed, "val_clean": 0.5, "pgd": 0.5 - r, "clean": 0.6 - r,
+                             "aa": 0.4 - r, "paper_pgd": 0.5 - r, "pgd_correct": "10" * seed})
+    return pd.DataFrame(rows)
+
+
+def test_choices_never_see_test_columns():
+    """The best ratio per variant, the RSTs that get AutoAttack (aa='best') and the RST size
+    the dense baseline matches are chosen on validation: permuting or blanking every test
+    column leaves them unchanged, permuting the validation column moves them."""
+    import numpy as np
+
+    from tickets import sweeps
+    from tickets.studies import existence
+
+    t = _selection_table()
+    one = t[t["variant"] == "a"].reset_index(drop=True)
+
+    def choices(table, single):
+        return (sweeps.best_per_variant(table)[["variant", "remaining", "seed"]]
+                .values.tolist(), sweeps.best_ratio_rows(single),
+                existence.best_rst_kept(single))
+
+    before = choices(t, one)
+    assert before[0] == [["a", 0.1, 0], ["a", 0.1, 1], ["b", 0.5, 0], ["b", 0.5, 1]]
+    assert before[1] == [0, 3] and before[2] == 100
+    rng = np.random.default_rng(0)
+    test_cols = ["pgd", "clean", "aa", "paper_pgd", "pgd_correct"]
+    for _ in range(5):
+        shuffled, single = t.copy(), one.copy()
+        for c in test_cols:
+            shuffled[c] = rng.permutation(shuffled[c].to_numpy())
+            single[c] = rng.permutation(single[c].to_numpy())
+        assert choices(shuffled, single) == before
+    blank = t.assign(**{c: np.nan for c in test_cols})
+    assert choices(blank, one.assign(**{c: np.nan for c in test_cols})) == before
+    moved = one.assign(val_pgd=one["val_pgd"].to_numpy()[::-1])
+    assert sweeps.best_ratio_rows(moved) != before[1], "the choice reads the validation column"
+    with pytest.raises(ValueError, match="val_pgd"):
+        sweeps.best_ratio_rows(one.drop(columns="val_pgd"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -122,11 +122,16 @@ def input_grad(model: Model, x: torch.Tensor, y: torch.Tensor, loss: str = "ce"
 def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
         alpha: float = 2 / 255, steps: int = 10, norm: str = "linf", loss: str = "ce",
         random_start: bool = True, restarts: int = 1, early_stop: bool = False,
-        generator: torch.Generator | None = None, bn_mode: str = "eval") -> torch.Tensor:
-    """Projected gradient descent. Over restarts, a sample keeps the first misclassifying
-    example found, else the one of highest loss. With early_stop a sample stops moving as
-    soon as it is misclassified (the RST release's behaviour, weaker than the default)."""
-    if eps == 0:
+        generator: torch.Generator | None = None, bn_mode: str = "eval",
+        skip_at_zero: bool = True) -> torch.Tensor:
+    """Projected gradient descent. Every restart draws its own random start from `generator`
+    (restart k's start is the k-th draw, so R restarts begin with the start of one restart).
+    Over restarts, a sample keeps the first misclassifying example found, else the one of
+    highest loss. With early_stop a sample stops moving as soon as it is misclassified (the
+    RST release's behaviour, weaker than the default). At eps 0 the attack returns x
+    unchanged without running, unless skip_at_zero is off: then the loop runs (random start,
+    steps, projection, restarts' bookkeeping), as the sanity check of eps 0 needs."""
+    if eps == 0 and skip_at_zero:
         return x.clone()
     best = x.clone()
     best_loss = torch.full((len(x),), -float("inf"), device=x.device)
@@ -281,13 +286,39 @@ def evaluate(model: Model, split: Split, cfg: AttackConfig, n: int = 0, batch_si
                       clean_correct=outcome_string(c), robust_correct=outcome_string(r))
 
 
+# the attacks each pyautoattack version runs, and how a label names them
+AA_VERSION_ATTACKS = {"standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+                      "rand": ("apgd-ce", "apgd-dlr"),
+                      "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")}
+AA_NAMES = {"apgd-ce": "APGD-CE", "apgd-dlr": "APGD-DLR", "apgd-t": "APGD-T", "fab": "FAB",
+            "fab-t": "FAB-T", "square": "Square"}
+
+
+def aa_attack_label(version: str, names: Iterable[str], square_queries: int = 5000,
+                    eot_iter: int = 1) -> str:
+    """A label naming the attacks an AutoAttack run actually ran. Only the standard, plus and
+    rand versions are called AutoAttack plainly; a custom set is 'APGD-CE alone (a subset of
+    AutoAttack)', say."""
+    names = list(names)
+    parts = [AA_NAMES.get(a, a) + (f" ({square_queries} queries)" if a == "square" else "")
+             for a in names]
+    listed = ", ".join(parts)
+    eot = f", EOT {eot_iter}" if eot_iter > 1 else ""
+    if version in AA_VERSION_ATTACKS and tuple(names) == AA_VERSION_ATTACKS[version]:
+        return f"AutoAttack {version} ({listed}{eot})"
+    alone = " alone" if len(parts) == 1 else ""
+    return f"{listed}{alone}{eot} (a subset of AutoAttack)"
+
+
 def autoattack(model: nn.Module, split: Split, eps: float = 8 / 255, n: int = 200,
                version: str = "standard", attacks: list[str] | None = None,
                norm: str = "linf", batch_size: int = 250, seed: int = 0) -> EvalResult:
     """AutoAttack through pyautoattack (Croce and Hein's reference code).
 
-    version='standard' runs APGD-CE, APGD-T, FAB-T and Square; version='custom' runs
-    `attacks`; version='rand' is the variant for randomised defences (EOT over 20 draws).
+    version='standard' runs APGD-CE, APGD-T, FAB-T and Square (5,000 queries);
+    version='custom' runs `attacks`; version='rand' is the variant for randomised defences
+    (APGD-CE and APGD-DLR, EOT over 20 draws). The result's attack label names the attacks
+    that ran, read from the AutoAttack object (tickets.attacks.aa_attack_label).
     """
     from pyautoattack import AutoAttack
 
@@ -303,8 +334,7 @@ def autoattack(model: nn.Module, split: Split, eps: float = 8 / 255, n: int = 20
         with torch.no_grad():
             clean_c = predict(model, x) == y
             robust_c = predict(model, x_adv) == y
-    label = f"AutoAttack-{version}" + (f"({'+'.join(attacks)})" if version == "custom" and attacks
-                                       else "")
+    label = aa_attack_label(version, aa.attacks_to_run, aa.square.n_queries, aa.apgd.eot_iter)
     eps_s = f"{eps * 255:g}/255" if norm == "linf" else f"{eps:g}"
     return EvalResult(clean_c.float().mean().item(), robust_c.float().mean().item(), len(split),
                       f"{label} {norm} eps={eps_s}", sorted(set(messages)),

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from tickets import accel, attacks, sanity
+from tickets.attacks import AA_NAMES, AA_VERSION_ATTACKS, aa_attack_label
 from tickets.config import AttackConfig, DataConfig, RunConfig, config_hash
 from tickets.config import replace as cfg_replace
 from tickets.data import Data, load
@@ -30,10 +31,17 @@ from tickets.recipes import attack_config
 from tickets.store import Store
 from tickets.train import TrainRun, default_device, fit
 
+AA_VERSIONS = ("standard", "custom", "rand", "plus")
+
 
 @dataclass(frozen=True)
 class EvalSpec:
-    """How a model is evaluated: the strict protocol and the paper's, side by side."""
+    """How a model is evaluated: the strict protocol and the paper's, side by side.
+
+    aa_version 'standard' runs AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square
+    with 5,000 queries); 'custom' runs aa_attacks alone, and its labels say so. The robust
+    accuracy reported under AutoAttack is the per-image worst case over every attack run on
+    the image (PGD included): see :func:`worst_case`."""
 
     n_test: int = 1000
     eps: float = 8 / 255
@@ -45,6 +53,22 @@ class EvalSpec:
     seed: int = 0
     paper_protocol: bool = True  # also evaluate with test-set selection and early-stop PGD
 
+    def __post_init__(self) -> None:
+        if self.aa_version not in AA_VERSIONS:
+            raise ValueError(f"invalid aa_version={self.aa_version!r}: allowed values are "
+                             f"{AA_VERSIONS}")
+        unknown = [a for a in self.aa_attacks if a not in AA_NAMES]
+        if unknown:
+            raise ValueError(f"invalid aa_attacks={list(self.aa_attacks)!r}: {unknown} unknown; "
+                             f"allowed names are {sorted(AA_NAMES)}")
+        if self.aa_version == "custom" and self.aa_n and not self.aa_attacks:
+            raise ValueError("invalid aa_attacks=(): aa_version='custom' runs the attacks "
+                             f"named in aa_attacks, one or more of {sorted(AA_NAMES)}")
+        if self.aa_version != "custom" and self.aa_attacks and self.aa_n:
+            raise ValueError(f"invalid aa_attacks={list(self.aa_attacks)!r} with aa_version="
+                             f"{self.aa_version!r}: the {self.aa_version} version fixes its "
+                             f"attacks; name attacks only with aa_version='custom'")
+
     def strict_pgd(self) -> AttackConfig:
         """PGD with a random start, no early stop, in eval mode; 2/255 steps at eps 8/255."""
         return attack_config("pgd", self.eps, self.pgd_steps, alpha=2 / 255 if abs(
@@ -54,13 +78,42 @@ class EvalSpec:
         """The released code's PGD: the same steps, stopping early per sample, one restart."""
         return cfg_replace(self.strict_pgd(), early_stop=True, restarts=1)
 
+    def aa_attacks_run(self) -> tuple[str, ...]:
+        """The attacks AutoAttack runs under this spec, in pyautoattack's names."""
+        if self.aa_version == "custom":
+            return tuple(self.aa_attacks)
+        return AA_VERSION_ATTACKS[self.aa_version]
+
     def aa_label(self) -> str:
+        """The AutoAttack part, naming the attacks that run: 'AutoAttack standard (APGD-CE,
+        APGD-T, FAB-T, Square (5000 queries))', or 'APGD-CE alone (a subset of AutoAttack)'."""
+        eot = 20 if self.aa_version == "rand" else 1
+        return aa_attack_label(self.aa_version, self.aa_attacks_run(), eot_iter=eot)
+
+    def aa_worst_label(self) -> str:
+        """What the reported AutoAttack figure is: the per-image worst case of PGD and the
+        AutoAttack part."""
+        return f"worst case per image of {self.pgd_label()} and {self.aa_label()}"
+
+    def aa_key(self) -> str:
+        """The AutoAttack part of a stored evaluation's key (its wording predates aa_label,
+        and is kept so that stored evaluations stay valid)."""
         if self.aa_version == "custom":
             return "AA(" + "+".join(self.aa_attacks) + ")"
         return f"AA-{self.aa_version}"
 
     def pgd_label(self) -> str:
         return f"PGD-{self.pgd_steps}"
+
+
+def worst_case(*outcomes: str) -> str:
+    """The per-image worst case (a 0/1 string: right under every attack) of outcome strings
+    of attacks run on the same images; a longer string is cut to the shortest (its first
+    images are the same images)."""
+    if not outcomes:
+        raise ValueError("invalid outcomes=(): needs the outcomes of at least one attack")
+    n = min(len(o) for o in outcomes)
+    return "".join("1" if all(o[i] == "1" for o in outcomes) else "0" for i in range(n))
 
 
 _DATA_CACHE: dict[tuple, Data] = {}
@@ -114,7 +167,7 @@ def run_eval_key(run: TrainRun, data: Data, spec: EvalSpec, which: str = "best",
     attack = spec.strict_pgd() if protocol == "strict" else spec.paper_pgd()
     aa = ""
     if protocol == "strict" and spec.aa_n:
-        aa = f"{spec.aa_label()} n={spec.aa_n} v2"
+        aa = f"{spec.aa_key()} n={spec.aa_n} v2"
     return eval_key([run], attack.describe(), spec.n_test, spec.seed, data, which, aa)
 
 
@@ -171,38 +224,95 @@ def two_protocol_row(run: TrainRun, data: Data, spec: EvalSpec, store: Store | N
     spec.paper_protocol is off), its cost, its search seed, and the per-image outcomes that
     paired comparisons use.
 
-    Columns: clean, pgd, aa, pgd_on_aa_images (PGD on AutoAttack's images), paper_clean,
-    paper_pgd; the attacks themselves are described in pgd_attack and aa_attack; outcomes (a
-    string of 0s and 1s per test image) in clean_correct, pgd_correct, aa_correct and
-    pgd_on_aa_correct."""
+    Columns: val_pgd and val_clean (validation, at the selected checkpoint: what choices are
+    made on), clean, pgd, aa (the per-image worst case of PGD and AutoAttack on AutoAttack's
+    images), aa_alone (AutoAttack by itself), pgd_on_aa_images (PGD on AutoAttack's images),
+    paper_clean, paper_pgd; the attacks themselves are described in pgd_attack and aa_attack;
+    outcomes (a string of 0s and 1s per test image) in clean_correct, pgd_correct, aa_correct,
+    aa_alone_correct and pgd_on_aa_correct."""
     strict = evaluate_run(run, data, spec, store, "best", "strict")
+    aa = aa_columns(strict, spec)
     paper_which = "best_test" if run.cfg.train.track_test else "last"
     paper = (evaluate_run(run, data, spec, store, paper_which, "paper") if spec.paper_protocol
              else {"clean": float("nan"), "pgd": float("nan")})
     counts = param_counts(run.model("best", device="cpu"))
     return {**extra, "kept_params": counts["kept"], "total_params": counts["total"],
-            "clean": strict["clean"], "pgd": strict["pgd"], "aa": strict.get("aa"),
+            **validation_columns(run),
+            "clean": strict["clean"], "pgd": strict["pgd"], "aa": aa["aa"],
+            "aa_alone": aa["aa_alone"],
             "pgd_on_aa_images": strict.get("pgd_on_aa_images"),
             "aa_zero_grad_points": strict.get("aa_zero_grad_points"),
             "paper_clean": paper["clean"], "paper_pgd": paper["pgd"],
             "best_epoch": run.best_epoch, "passes": run.passes, "train_seconds": run.seconds,
             "n_test": strict["n"], "aa_n": strict.get("aa_n"),
-            "pgd_attack": strict["pgd_attack"], "aa_attack": strict.get("aa_attack"),
+            "pgd_attack": strict["pgd_attack"], "aa_attack": aa["aa_attack"],
             "seed": run.cfg.train.seed, "clean_correct": strict["clean_correct"],
-            "pgd_correct": strict["pgd_correct"], "aa_correct": strict.get("aa_correct"),
+            "pgd_correct": strict["pgd_correct"], "aa_correct": aa["aa_correct"],
+            "aa_alone_correct": aa["aa_alone_correct"],
             "pgd_on_aa_correct": strict.get("pgd_on_aa_correct")}
 
 
+def aa_columns(strict: dict, spec: EvalSpec) -> dict:
+    """The AutoAttack columns of a row from a stored strict evaluation: aa (and aa_correct),
+    the per-image worst case over every attack run on AutoAttack's images (PGD on the full
+    test subset, PGD again on AutoAttack's images, and AutoAttack's own attacks); aa_alone
+    (and aa_alone_correct), AutoAttack's figure by itself; aa_attack, naming them all. None
+    where AutoAttack did not run."""
+    if strict.get("aa_correct") is None:
+        return {"aa": None, "aa_correct": None, "aa_alone": None, "aa_alone_correct": None,
+                "aa_attack": None}
+    runs = [strict["aa_correct"], strict["pgd_correct"]]
+    if strict.get("pgd_on_aa_correct"):
+        runs.append(strict["pgd_on_aa_correct"])
+    worst = worst_case(*runs)
+    return {"aa": worst.count("1") / max(len(worst), 1), "aa_correct": worst,
+            "aa_alone": strict["aa"], "aa_alone_correct": strict["aa_correct"],
+            "aa_attack": f"{spec.aa_worst_label()} eps={spec.eps * 255:g}/255"}
+
+
+def validation_columns(run: TrainRun) -> dict:
+    """val_pgd and val_clean: robust and clean accuracy on the validation split at the
+    checkpoint the run selected on validation (its best epoch), as measured during training
+    (train.val_attack on train.n_val_eval validation images); NaN when the run measured none.
+    Every choice of a best ratio, variant or width is made on these, never on test."""
+    nan = float("nan")
+    if run.best_epoch < 1 or run.best_epoch > len(run.history):
+        return {"val_pgd": nan, "val_clean": nan}
+    row = run.history[run.best_epoch - 1]
+    return {"val_pgd": row.get("val_robust", nan), "val_clean": row.get("val_clean", nan)}
+
+
 def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> str:
-    """One line naming the scale and data a number was measured at."""
-    adv = cfg.train.adversary
+    """One line naming the scale and data a number was measured at, with what departs from
+    the papers: BatchNorm re-estimated every epoch (when on), the AutoAttack figures' attacks,
+    and under the paper protocol how its test-set checkpoint was chosen and whether the
+    released code's flaw (c) (BatchNorm in train mode while training examples are crafted)
+    was exercised."""
+    tc = cfg.train
+    adv = tc.adversary
     adv_s = f"PGD-{adv.steps}" if adv.kind == "pgd" else adv.kind.upper()
-    aa = f", {spec.aa_label()} on {spec.aa_n}" if spec.aa_n else ""
+    recal = (f"; BatchNorm statistics re-estimated on {tc.bn_recalibrate:,} clean training "
+             f"images every epoch (not in the papers)" if tc.bn_recalibrate else "")
+    aa = (f"; AutoAttack figures: {spec.aa_worst_label()} on {spec.aa_n} test images"
+          if spec.aa_n else "")
+    paper = ""
+    if spec.paper_protocol:
+        va = tc.val_attack
+        chooser = (f"{'PGD-' + str(va.steps) if va.kind == 'pgd' else va.kind.upper()} on "
+                   f"{tc.n_val_eval} test images" if tc.track_test and tc.n_val_eval
+                   else "none (test not tracked), so the last epoch")
+        flaw_c = {"update": "exercised (training examples crafted in train mode, BatchNorm "
+                            "running statistics updated)",
+                  "batch": "not exercised (training examples crafted on batch statistics, "
+                           "running statistics frozen)",
+                  "eval": "not exercised (training examples crafted in eval mode)"}[tc.adv_bn]
+        paper = (f"; paper protocol: checkpoint chosen on the test split by {chooser}, "
+                 f"early-stop PGD; flaw (c) {flaw_c}")
     return (f"{profile} profile: {cfg.model.name} width {cfg.model.width:g}, "
             f"{data.cfg.dataset} {data.source}, {len(data.train)} train / {len(data.val)} val "
-            f"images{'' if cfg.data.augment else ' (no crop or flip)'}, {cfg.train.epochs} "
-            f"epochs, {adv_s} eps {adv.eps * 255:g}/255 in training; "
-            f"{spec.pgd_label()} on {spec.n_test} test images{aa}")
+            f"images{'' if cfg.data.augment else ' (no crop or flip)'}, {tc.epochs} "
+            f"epochs, {adv_s} eps {adv.eps * 255:g}/255 in training{recal}; "
+            f"{spec.pgd_label()} on {spec.n_test} test images{aa}{paper}")
 
 
 def sanity_checks(runs: dict[str, RunConfig], data: Data, eps: float = 8 / 255, n: int = 100,
@@ -212,7 +322,7 @@ def sanity_checks(runs: dict[str, RunConfig], data: Data, eps: float = 8 / 255, 
     results = {}
     for label, run_cfg in runs.items():
         run = fit(run_cfg, data, store, progress=False)
-        key = eval_key([run], f"sanity eps={eps} sq={square_queries}", n, 0, data)
+        key = eval_key([run], f"sanity eps={eps} sq={square_queries} v2", n, 0, data)
 
         def compute(run: TrainRun = run) -> dict:
             model = run.model("best", device=data.test.x.device)
@@ -231,5 +341,6 @@ def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.T
     return torch.cat([fn(x[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)])
 
 
-__all__ = ["EvalSpec", "EvalKey", "eval_key", "run_eval_key", "cached_evaluation", "load_data", "evaluate_run",
-           "two_protocol_row", "describe_scale", "sanity_checks", "batched"]
+__all__ = ["EvalSpec", "EvalKey", "eval_key", "run_eval_key", "cached_evaluation", "load_data",
+           "evaluate_run", "two_protocol_row", "aa_columns", "validation_columns", "worst_case",
+           "describe_scale", "sanity_checks", "batched", "AA_VERSIONS"]

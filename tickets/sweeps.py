@@ -15,7 +15,7 @@ from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
 from tickets.executor import train_all
 from tickets.recipes import rst_config, with_seed
-from tickets.stats import rows_at_best_mean
+from tickets.stats import rows_at_best_on_validation
 from tickets.store import Store
 from tickets.train import fit
 
@@ -32,7 +32,8 @@ def rst_sweep(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
     with_seed), and evaluate each; a row per (seed, ratio), with a `seed` column.
 
     aa: which RSTs spec's AutoAttack runs on. 'all'; or 'best': only the ratio of the best
-    mean strict PGD accuracy over seeds, every seed of it (the other rows have aa = NaN).
+    mean validation robust accuracy (val_pgd) over seeds, every seed of it (the other rows
+    have aa = NaN): the choice never sees a test outcome (best_ratio_rows).
     AutoAttack dominates an RST's evaluation time on a CPU, and a claim about the gap between
     PGD and AutoAttack needs one ratio's tickets, not every ratio's."""
     if aa not in ("all", "best"):
@@ -50,7 +51,7 @@ def rst_sweep(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
                                          remaining=float(r), width=cfg.model.width))
     table = pd.DataFrame(rows)
     if aa == "best" and spec.aa_n:
-        for i in rows_at_best_mean(table, by="kind")["RST"].index:
+        for i in best_ratio_rows(table):
             # the clean and PGD figures are read back from the store: only AutoAttack runs
             row = two_protocol_row(runs[i], data, spec, store, kind="RST",
                                    remaining=float(table.at[i, "remaining"]),
@@ -104,11 +105,19 @@ def training_histories(cfg: RunConfig, variants: dict[str, dict], ratio: float, 
             for label, changes in variants.items()}
 
 
-def best_per_variant(t: pd.DataFrame, metric: str = "pgd") -> pd.DataFrame:
-    """The rows of each variant at its best ratio (highest mean `metric` over seeds), one per
-    seed, in the table's order."""
-    return pd.concat(rows_at_best_mean(t, "variant", metric).values(), ignore_index=True)
+def best_ratio_rows(t: pd.DataFrame, select_on: str = "val_pgd") -> list:
+    """The index of the rows (one per seed) at the remaining ratio of the best mean
+    validation accuracy `select_on` over seeds: the RSTs that get AutoAttack under aa='best'.
+    Only `remaining` and the validation column are read."""
+    return list(rows_at_best_on_validation(t, by=None, select_on=select_on)[None].index)
+
+
+def best_per_variant(t: pd.DataFrame, select_on: str = "val_pgd") -> pd.DataFrame:
+    """The rows of each variant at its best ratio (highest mean validation accuracy
+    `select_on` over seeds, never a test column), one per seed, in the table's order."""
+    return pd.concat(rows_at_best_on_validation(t, "variant", select_on=select_on).values(),
+                     ignore_index=True)
 
 
 __all__ = ["seeds_of", "rst_sweep", "variant_config", "rst_grid", "training_histories",
-           "best_per_variant"]
+           "best_ratio_rows", "best_per_variant"]

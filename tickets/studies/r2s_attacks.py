@@ -8,11 +8,16 @@ row (accuracy of the switched R2S: the mean over `draws` random draws, and their
    over all members (the member set is small, so no sampling is needed);
 3. :func:`eot_attack`: EOT-PGD with a number of sampled switches per step;
 4. :func:`autoattack_rand`: AutoAttack's version for randomised defences (APGD-CE and
-   APGD-DLR with EOT);
+   APGD-DLR with EOT over 20 draws), an image counted robust only when the switch classifies
+   it right in every one of at least 5 repeated evaluations;
 5. :func:`dense_transfer`: transfer from the same-width dense PGD-AT model.
 
 :func:`r2s_evaluation` runs them all and adds the members' own PGD accuracy, the storage and
-the inference cost, for each search seed.
+the inference cost, for each search seed, and the per-image worst case over every attack run
+on an image (:func:`worst_case_rows`).
+
+Every row carries `worst_case` beside `accuracy`: the share of images the switch classified
+right in every one of its draws (accuracy is the mean over draws).
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ import pandas as pd
 import torch
 
 from tickets import attacks, r2s, sanity
+from tickets.attacks import AA_VERSION_ATTACKS, aa_attack_label
 from tickets.config import RunConfig
 from tickets.data import Data
-from tickets.evaluation import EvalSpec, batched, cached_evaluation, eval_key
+from tickets.evaluation import EvalSpec, batched, cached_evaluation, eval_key, validation_columns
 from tickets.recipes import dense_config, rst_config, with_seed
 from tickets.store import Store
 from tickets.sweeps import seeds_of
@@ -85,6 +91,7 @@ def _row(model: torch.nn.Module, name: str, how: str, x_adv: torch.Tensor, y: to
     right = r2s.randomized_outcomes(model, x_adv, y, draws).float()
     per_draw = right.mean(dim=1)
     return {"evaluation": name, "attack": how, "accuracy": per_draw.mean().item(),
+            "worst_case": right.min(dim=0).values.mean().item(),
             "spread": (per_draw.max() - per_draw.min()).item(), "n": len(y), "draws": draws,
             "seconds": time.perf_counter() - t0,
             "outcomes": [round(v, 4) for v in right.mean(dim=0).tolist()]}
@@ -156,10 +163,21 @@ def eot_attack(sw: Switch, spec: EvalSpec, eot_n: int = 8, store: Store | None =
 
 
 def autoattack_rand(sw: Switch, spec: EvalSpec, aa_n: int = 100, eot_iter: int = 20,
-                    store: Store | None = None) -> dict:
+                    store: Store | None = None, repeats: int = 5) -> dict:
     """AutoAttack's rand version (APGD-CE and APGD-DLR with EOT over eot_iter draws; 20 is the
-    standard) on the first aa_n images; the row also has the clean accuracy on those images."""
+    standard) on the first aa_n images, its examples classified `repeats` times (at least 5,
+    and at least the switch's draws): worst_case counts an image robust only when every
+    evaluation is right, accuracy is the mean over them. The row also has the clean accuracy
+    on those images."""
+    if eot_iter < 1:
+        raise ValueError(f"invalid eot_iter={eot_iter!r}: draws per gradient, at least 1 "
+                         f"(20 is AutoAttack's standard for randomised defences)")
+    if repeats < 5:
+        raise ValueError(f"invalid repeats={repeats!r}: repeated stochastic evaluations of "
+                         f"the attacked images, at least 5")
     m = min(aa_n, sw.n)
+    evaluations = max(repeats, sw.draws)
+    label = aa_attack_label("rand", AA_VERSION_ATTACKS["rand"], eot_iter=eot_iter)
 
     def compute() -> dict:
         from pyautoattack import AutoAttack
@@ -173,12 +191,38 @@ def autoattack_rand(sw: Switch, spec: EvalSpec, aa_n: int = 100, eot_iter: int =
             aa.apgd.eot_iter = eot_iter
             xa = aa.run_standard_evaluation(x[:m], y[:m], batch_size=250)[0]
         row = _row(model, "4 AutoAttack (rand version)",
-                   f"APGD-CE+APGD-DLR, EOT {eot_iter}", xa, y[:m], sw.draws, t0)
+                   f"{label}, worst of {evaluations} evaluations", xa, y[:m], evaluations, t0)
         row["clean_same_images"] = r2s.randomized_accuracy(model, x[:m], y[:m], sw.draws)[0]
         return row
 
-    return cached_evaluation(sw.key(f"autoattack-rand eps={spec.eps} eot={eot_iter}", m),
+    return cached_evaluation(sw.key(f"autoattack-rand eps={spec.eps} eot={eot_iter} "
+                                    f"evaluations={evaluations}", m),
                              "r2s-row-v2", compute, store)
+
+
+def with_worst_case(row: dict) -> dict:
+    """row with its worst_case (the share of images right in every draw), derived from its
+    per-image outcomes where the stored row predates the column."""
+    if "worst_case" in row:
+        return row
+    shares = row["outcomes"]
+    return {**row, "worst_case": sum(v >= 1.0 for v in shares) / max(len(shares), 1)}
+
+
+def worst_case_rows(rows: list[dict]) -> dict:
+    """The per-image worst case over every attack row of one switch (clean left out): an
+    image counts as robust only when every attack left it right in every draw. Over the
+    images every row attacked (the first aa_n when AutoAttack ran on fewer): accuracy, n,
+    the evaluations it covers, and the per-image 0/1 outcomes."""
+    attacked = [r for r in rows if r["evaluation"] != "clean"]
+    if not attacked:
+        raise ValueError("invalid rows: no attack row to take a worst case over")
+    n = min(len(r["outcomes"]) for r in attacked)
+    right = torch.tensor([[v >= 1.0 for v in r["outcomes"][:n]] for r in attacked])
+    worst = right.all(dim=0)
+    return {"evaluation": "worst case over every attack", "accuracy": worst.float().mean()
+            .item(), "n": n, "over": [r["evaluation"] for r in attacked],
+            "outcomes": [int(v) for v in worst.tolist()]}
 
 
 def dense_transfer(sw: Switch, spec: EvalSpec, dense_run: TrainRun,
@@ -214,15 +258,19 @@ def member_rows(sw: Switch, spec: EvalSpec, ratios: list[float],
 def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec, n: int,
                    eot_n: int = 8, draws: int = 5, aa_n: int = 100, aa_eot_iter: int = 20,
                    switch: str = "input", store: Store | None = None,
-                   seeds: list[int] | None = None, dense_lr: float | None = None) -> dict:
+                   seeds: list[int] | None = None, dense_lr: float | None = None,
+                   aa_repeats: int = 5) -> dict:
     """The R2S of cfg's tickets at `ratios` under the five evaluations, side by side, for each
     search seed (one random network and its tickets per seed).
 
-    Returns rows (per seed, one per evaluation, clean first, with a seed column), members (each
-    member's PGD accuracy and outcomes, per seed), storage (bytes) and inference (time against
-    one member), the last two for the first seed's switch. The transfer source is the dense
+    Returns rows (per seed, one per evaluation, clean first, with a seed column), worst (per
+    seed, the per-image worst case over every attack: worst_case_rows), members (each
+    member's PGD accuracy, outcomes and validation accuracy, per seed), storage (bytes) and
+    inference (time against one member), the last two for the first seed's switch.
+    AutoAttack's rand version runs at EOT aa_eot_iter, its examples evaluated aa_repeats
+    times (autoattack_rand). The transfer source is the dense
     PGD-AT baseline at dense_lr (study 01's, so its stored run is reused; None: cfg's lr)."""
-    rows, members, first = [], [], None
+    rows, worst, members, first = [], [], [], None
     for s in seeds_of(cfg, seeds):
         scfg = with_seed(cfg, s)
         sw = switch_of(scfg, ratios, data, n, switch, spec.seed, draws, store)
@@ -232,12 +280,15 @@ def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSp
                  expectation_attack(sw, spec, "loss", store),
                  expectation_attack(sw, spec, "softmax", store), eot_attack(sw, spec, eot_n, store)]
         if aa_n:
-            evals.append(autoattack_rand(sw, spec, aa_n, aa_eot_iter, store))
+            evals.append(autoattack_rand(sw, spec, aa_n, aa_eot_iter, store, aa_repeats))
         evals.append(dense_transfer(sw, spec, dense_run, store))
+        evals = [with_worst_case(r) for r in evals]
         rows += [{**r, "seed": s} for r in evals]
-        members += member_rows(sw, spec, ratios, store)
+        worst.append({**worst_case_rows(evals), "seed": s})
+        members += [{**m, **validation_columns(run)}
+                    for m, run in zip(member_rows(sw, spec, ratios, store), sw.runs, strict=True)]
     model = first.model()
-    return {"rows": rows, "members": members,
+    return {"rows": rows, "worst": worst, "members": members,
             "storage": r2s.storage_bytes(model),
             "inference": r2s.inference_cost(model, first.images()[0][:256])}
 
@@ -247,6 +298,8 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     seconds summed, and how many seeds."""
     agg = {"attack": "first", "accuracy": "mean", "spread": "mean", "n": "first",
            "draws": "first", "seconds": "sum", "seed": "nunique"}
+    if "worst_case" in rows:
+        agg["worst_case"] = "mean"
     if "clean_same_images" in rows:
         agg["clean_same_images"] = "mean"
     return (rows.groupby("evaluation", sort=False).agg(agg).rename(columns={"seed": "seeds"})
@@ -260,7 +313,7 @@ def r2s_sanity(cfg: RunConfig, ratios: list[float], data: Data, eps: float = 8 /
     """The sanity-check suite on the R2S itself (a randomised model, so with the
     repeated-evaluation check), cached; rows as tickets.evaluation.sanity_checks gives them."""
     sw = switch_of(cfg, ratios, data, n, switch, seed, store=store)
-    key = eval_key(sw.runs, f"r2s-sanity {switch} eps={eps} sq={square_queries} rep={repeats}",
+    key = eval_key(sw.runs, f"r2s-sanity {switch} eps={eps} sq={square_queries} rep={repeats} v2",
                    n, seed, data)
 
     def compute() -> dict:
@@ -274,5 +327,6 @@ def r2s_sanity(cfg: RunConfig, ratios: list[float], data: Data, eps: float = 8 /
 
 
 __all__ = ["Switch", "switch_of", "clean", "paper_attack", "expectation_attack", "eot_attack",
-           "autoattack_rand", "dense_transfer", "member_rows", "r2s_evaluation", "summary",
+           "autoattack_rand", "with_worst_case", "worst_case_rows", "dense_transfer", "member_rows",
+           "r2s_evaluation", "summary",
            "r2s_sanity"]
