@@ -386,19 +386,6 @@ def exact(value: float) -> Difference:
                       data={"value": float(value)})
 
 
-def rows_at_best_mean(t, by: str = "variant", metric: str = "pgd",
-                      over: str = "remaining") -> dict:
-    """For each value of `by` (in the table's order): its rows (one per seed) at the value of
-    `over` (the remaining ratio) whose mean `metric` over seeds is highest. A choice that a
-    verdict or a later evaluation rests on must be made on a validation column: use
-    :func:`rows_at_best_on_validation`."""
-    out = {}
-    for key, g in t.groupby(by, sort=False):
-        means = g.groupby(over)[metric].mean()
-        out[key] = g[g[over] == means.idxmax()]
-    return out
-
-
 VALIDATION = "val_pgd"  # robust accuracy on the validation split at the selected checkpoint
 
 
@@ -511,6 +498,6 @@ def holm(p_values: list[float | None], alpha: float = 0.05) -> tuple[list[bool],
 __all__ = ["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "standard_error",
            "worst_case_standard_error", "mcnemar_exact", "t_sf", "t_quantile", "Difference",
            "seed_interval", "seed_values_interval", "paired_difference", "normal_combination",
-           "normal_difference", "exact", "mean_interval", "rows_at_best_mean", "VALIDATION",
+           "normal_difference", "exact", "mean_interval", "VALIDATION",
            "require_validation", "rows_at_best_on_validation", "best_on_validation",
            "encode_values", "decode_values", "holm"]
