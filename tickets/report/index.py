@@ -93,6 +93,7 @@ def render_index(out_dir: Path, profile: str) -> str:
         profile=profile, label=profile_label(profile), data_notes=data_notes(scales),
         void=sorted(void.items()), stale=list(stale), stale_prefixes=[k[:2] for k in stale],
         rows=rows, forest=Markup(forest_svg(rows)), scale_rows=checks, scale_n=n,
+        scale_withdrawn=any(r.withdrawn for r in rows if r.claim.id == "rst-1"),
         scale_se=100 * worst_case_standard_error(n) if n else 0.0,
         other_scales=other_scales(results, profile), studies=studies, total=total,
         total_note=total_note, colours=COLOURS, colour=colour, part_text=part_text,

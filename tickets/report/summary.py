@@ -112,8 +112,11 @@ def summary_markdown(out_dir: Path, profile: str, link_prefix: str = "",
                 text += (f" (target at least {100 * s['target'][0]:.0f} / "
                          f"{100 * s['target'][1]:.0f}: {'met' if s['met'] else 'missed'})")
             items.append(text)
+        void_01 = any(r.withdrawn for r in rows if r.claim.id == "rst-1")
         out += ["**Do the networks learn?** Study 01, clean / PGD-20 accuracy in percent, mean "
-                "over the search seeds: " + "; ".join(items) + ".", ""]
+                "over the search seeds: " + "; ".join(items) + "."
+                + (" These come from withdrawn results (see Withdrawn below)." if void_01 else ""),
+                ""]
     for note in data_notes(scales):
         out += [f"**Data:** {md(note)}", ""]
     void = {r.claim.notebook: r.withdrawn for r in rows if r.withdrawn}
