@@ -121,7 +121,9 @@ def run_checks(model, split: Split, eps: float = 8 / 255, n: int = 200, seed: in
     * restarts: PGD-20 with `restarts` restarts against one restart, per image, both in one
       batch from the same seed, so the R restarts include the one (their other starts are
       fresh draws): a worst case kept per image can only go down, so any image right under R
-      restarts but broken under one fails the check (the restarts' bookkeeping is broken).
+      restarts but broken under one fails the check (the restarts' bookkeeping is broken);
+      a randomised model (repeats > 0), whose single images may flip at each call, fails
+      only when one restart is stronger than R on the paired sign test.
     * black-box: Square fails the check when it is stronger than PGD-20 on the paired
       per-image outcomes, at one-sided exact sign-test p < 0.05 over the images that only one
       of the two breaks (tickets.sanity.stronger), not on a rounding of the two accuracies.
@@ -156,9 +158,14 @@ def run_checks(model, split: Split, eps: float = 8 / 255, n: int = 200, seed: in
     one = restart_outcomes(model, split, _pgd(eps, 20, 1), n, seed)
     many = restart_outcomes(model, split, _pgd(eps, 20, restarts), n, seed)
     rescued = int((many & ~one).sum())
-    out.append(Check("more restarts never help the defender", rescued == 0,
+    # a randomised model answers afresh at each call, so single images may flip either way:
+    # it fails only when one restart is stronger than R on the paired sign test
+    ok = not stronger(one, many)[0] if repeats else rescued == 0
+    out.append(Check("more restarts never help the defender", ok,
                      f"per image: no image broken by 1 restart is right under {restarts} "
-                     f"restarts that include it",
+                     f"restarts that include it" + (
+                         " (a randomised model: not significantly more, one-sided sign test "
+                         "p < 0.05)" if repeats else ""),
                      {"restarts=1": one.float().mean().item(),
                       f"restarts={restarts}": many.float().mean().item(),
                       "images rescued by more restarts": rescued / max(len(one), 1),
