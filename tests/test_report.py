@@ -400,3 +400,32 @@ def test_the_report_grades_its_parts_as_one_family_when_every_record_can(tmp_pat
     summary = (tmp_path / "SUMMARY.md").read_text()
     assert "**partly**<br>over the report (Holm): partly" in summary
     assert "Holm-Bonferroni over the report's 3 graded part(s) at alpha 0.05" in summary
+
+
+def test_an_exact_zero_difference_gets_a_readable_axis():
+    import re
+
+    from tickets.report import forest
+    from tickets.report.records import ClaimRow
+
+    row = ClaimRow(claims.claim("rst-10"), {"parts": [
+        _part("PGD minus AutoAttack", 0.0, 0.0, 0.0, 0.0, "inconclusive")],
+        "anchor": "claim-rst-10"}, "inconclusive", None, True)
+    ticks = re.findall(r'fill="#57606a">([^<]+)</text>', forest.forest_svg([row]))
+    assert ticks[:-1] == ["-1", "-0.5", "0", "+0.5", "+1"], "one point either side of zero"
+
+
+def test_only_the_cpu_report_in_its_own_folder_refreshes_the_readme(tmp_path, monkeypatch):
+    from tickets.report import cli
+
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- claims:start -->\n<!-- claims:end -->\n")
+    for folder, profile in ((tmp_path / "elsewhere", "cpu"), (tmp_path / "reports" / "gpu", "gpu")):
+        _two_claims(folder)
+        cli.write_index(folder, profile)
+        assert (folder / "SUMMARY.md").exists() and (folder / "index.html").exists()
+        assert "rst-1" not in readme.read_text()
+    _two_claims(tmp_path / "reports" / "cpu")
+    cli.write_index(tmp_path / "reports" / "cpu", "cpu")
+    assert "[rst-1](reports/cpu/01_existence.html#claim-rst-1)" in readme.read_text()

@@ -49,10 +49,13 @@ def _label(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
 
 
-def _panel(title: str, axis: str, rows: list[_Row]) -> str:
+def _panel(title: str, axis: str, rows: list[_Row], min_span: float) -> str:
     values = [r.scale * r.part[k] for r in rows for k in ("low", "high", "estimate", "threshold")]
     lo, hi = min(values), max(values)
-    pad = max(hi - lo, 1e-6) * 0.06
+    if hi - lo < min_span:  # all at one value (an exact zero difference): a readable axis
+        mid = (lo + hi) / 2
+        lo, hi = mid - min_span / 2, mid + min_span / 2
+    pad = (hi - lo) * 0.06
     lo, hi = lo - pad, hi + pad
     ticks = _nice_ticks(lo, hi)
     lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
@@ -109,8 +112,9 @@ def forest_svg(rows: list[ClaimRow]) -> str:
     other = [_Row(r.claim.id, p, 1) for r in rows for p in r.parts if not p.get("percent", True)]
     panels = []
     if acc:
-        panels.append(_panel("Accuracy differences", "difference in accuracy, points", acc))
+        panels.append(_panel("Accuracy differences", "difference in accuracy, points", acc,
+                             min_span=2.0))
     if other:
         panels.append(_panel("Other differences, each in its own unit (see its name)",
-                             "difference in the part's own unit", other))
+                             "difference in the part's own unit", other, min_span=0.02))
     return "\n".join(panels)

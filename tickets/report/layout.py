@@ -10,6 +10,8 @@ KERNEL = "tickets"
 
 
 def notebooks(selected: list[str] | None = None) -> list[Path]:
+    """The study notebooks (notebooks/NN_*.ipynb) in order; with `selected`, those whose name
+    starts with one of its prefixes (none matching stops with a message naming them)."""
     found = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if selected:
         found = [p for p in found if any(p.name.startswith(s) for s in selected)]
