@@ -286,6 +286,8 @@ def test_update_readme_replaces_only_the_claims_block(tmp_path):
     assert "old table" not in text and "# Claims at a glance" not in text
     assert "**[rst-1](reports/cpu/01_existence.html#claim-rst-1)**" in text
     assert "[10_awt](reports/cpu/10_awt.ipynb)" in text, "links relative to the README"
+    assert "**Data:** The CIFAR-10 images" in text and "(reports/cpu/SUMMARY.md)" in text
+    assert "Do the networks learn?" not in text, "the rest stays in SUMMARY.md"
     assert report.update_readme(readme, "cpu", out) is False, "nothing new: untouched"
     assert readme.read_text() == text
     plain = tmp_path / "PLAIN.md"

@@ -70,12 +70,13 @@ def claims_table(rows: list[ClaimRow], link_prefix: str = "") -> str:
 
 
 def summary_markdown(out_dir: Path, profile: str, link_prefix: str = "",
-                     title: bool = True) -> str:
-    """SUMMARY.md's text for the report in `out_dir`, from its verdict records; without the
-    title line when `title` is False (for the README's block)."""
+                     readme: bool = False) -> str:
+    """SUMMARY.md's text for the report in `out_dir`, from its verdict records. With
+    `readme`, the README's shorter block: no title, and after the table only the data caveats
+    and a link to SUMMARY.md for the rest."""
     results = read_results(out_dir)
     rows = claim_rows(out_dir, results)
-    out = [f"# Claims at a glance: {profile} profile", ""] if title else []
+    out = [] if readme else [f"# Claims at a glance: {profile} profile", ""]
     label = profile_label(profile)
     counts = {v: n for v in COLOURS if (n := sum(r.verdict == v for r in rows))}
     out += [f"Profile **{profile}**{': ' + md(label) if label else '.'} "
@@ -83,6 +84,13 @@ def summary_markdown(out_dir: Path, profile: str, link_prefix: str = "",
             f"[the HTML report]({link_prefix}index.html) has the forest plot of every tested "
             "part. " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", ""]
     out += [claims_table(rows, link_prefix), ""]
+    scales = [r.record["scale"] for r in rows if r.record and r.record.get("scale")]
+    if readme:
+        notes = " ".join(f"**Data:** {md(n)}" for n in data_notes(scales))
+        out += [(notes + " " if notes else "") + "The scale of each claim, the family-wise "
+                "outcomes, study 01's accuracy check, withdrawn results and amendments: "
+                f"[{link_prefix}{SUMMARY}]({link_prefix}{SUMMARY})."]
+        return "\n".join(out) + "\n"
     out += ["A part is **supported** when its 95 % interval lies on the paper's side of the "
             "threshold, **contradicted** when it lies on the other, **inconclusive** when it "
             "covers the threshold; a claim is **partly** supported when some parts are "
@@ -95,7 +103,6 @@ def summary_markdown(out_dir: Path, profile: str, link_prefix: str = "",
         out += ["**Over the report (Holm)**: not computed; the records of "
                 f"{', '.join(family['missing'])} were written before the parts carried the "
                 "p-values it needs.", ""]
-    scales = [r.record["scale"] for r in rows if r.record and r.record.get("scale")]
     ref = (results.get("rst-1") or {}).get("scale")
     if ref:
         out += [f"**Scale** (study 01): {md(ref)}.", ""]
@@ -153,7 +160,7 @@ def update_readme(readme_path: Path, profile: str, out_dir: Path | None = None) 
         raise ValueError(f"{readme_path}: expected one line {START} followed by one line {END}, "
                          f"found {len(starts)} start and {len(ends)} end line(s)")
     prefix = Path(os.path.relpath(out_dir.resolve(), Path(readme_path).resolve().parent))
-    body = summary_markdown(out_dir, profile, link_prefix=prefix.as_posix() + "/", title=False)
+    body = summary_markdown(out_dir, profile, link_prefix=prefix.as_posix() + "/", readme=True)
     new = "".join(lines[:starts[0] + 1]) + "\n" + body + "\n" + "".join(lines[ends[0]:])
     if new == text:
         return False
