@@ -203,13 +203,14 @@ def test_every_allowance_has_a_reason_and_is_used():
     assert unused == [], f"allowances no document needs any more: {unused}"
 
 
-def test_study_names_every_claim_and_its_notebook():
+def test_study_names_every_claim_its_title_and_its_notebook():
     from tickets.claims import CLAIMS
 
     study = (ROOT / "STUDY.md").read_text(encoding="utf-8")
     for c in CLAIMS:
         row = next((line for line in study.splitlines() if line.startswith(f"| {c.id} |")), "")
         assert row, f"STUDY.md has no table row for claim {c.id}"
+        assert f"| {c.title} |" in row, f"{c.id}: STUDY.md does not give its title {c.title!r}"
         assert f"notebooks/{c.notebook}.ipynb" in row, f"{c.id}: its notebook is not named"
 
 
