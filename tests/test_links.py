@@ -90,13 +90,16 @@ def references(text: str) -> tuple[list[str], list[str]]:
 @functools.lru_cache(maxsize=8)
 def held(root: Path) -> tuple[frozenset[str], frozenset[str]]:
     """(files, folders) the repository in `root` holds, as paths relative to it: what git
-    tracks or would track (ignored paths left out), or without git every file outside hidden
-    folders."""
+    tracks or would track (ignored paths left out), or where git cannot say, every file
+    outside hidden folders."""
+    listed = None
     if shutil.which("git") and (root / ".git").exists():
         out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
                               "--exclude-standard"], cwd=root, capture_output=True, text=True,
-                             check=True).stdout
-        files = {f for f in out.split("\0") if f and (root / f).is_file()}
+                             check=False)
+        listed = out.stdout if out.returncode == 0 else None
+    if listed is not None:
+        files = {f for f in listed.split("\0") if f and (root / f).is_file()}
     else:
         files = set()
         for folder, dirs, names in os.walk(root):
