@@ -102,3 +102,14 @@ def test_bits_round_trip_and_tag():
     assert masks.mask_tag(m) == masks.mask_tag(back) != masks.mask_tag(other)
     assert masks.density(m) == pytest.approx(0.3, abs=0.01)
     assert masks.mask_overlap(m, m) == 1.0
+
+
+def test_masks_go_into_a_state_and_come_back():
+    net = _net()
+    m = masks.random_masks(net, 0.4, seed=1)
+    state = masks.with_masks(masks.init_state(net.cfg), m)
+    back = masks.state_masks(state)
+    assert set(back) == set(m) and all(torch.equal(back[n], m[n]) for n in m)
+    assert all(bool(v.all()) for v in masks.state_masks(masks.init_state(net.cfg)).values())
+    with pytest.raises(KeyError, match="do not match"):
+        masks.with_masks(state, {"nope": m[next(iter(m))]})

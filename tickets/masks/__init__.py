@@ -33,6 +33,7 @@ from tickets.masks.ticket import (
     init_state,
     load_ticket,
     save_ticket,
+    state_masks,
     with_masks,
 )
 
@@ -40,4 +41,4 @@ __all__ = ["make_mask", "method_names", "check_method", "register", "Mask", "Mas
            "MaskRequest", "MaskSpec", "probe_pool", "NTTSpec", "neural_tangent_transfer",
            "ntt_passes", "magnitude_masks", "random_masks", "snip_masks", "density",
            "layer_density", "mask_overlap", "mask_tag", "save_ticket", "load_ticket",
-           "init_state", "with_masks", "fixed_mask_state"]
+           "init_state", "with_masks", "state_masks", "fixed_mask_state"]

@@ -76,6 +76,12 @@ def with_masks(state: dict, masks: dict[str, torch.Tensor]) -> dict:
     return out
 
 
+def state_masks(state: dict) -> dict[str, torch.Tensor]:
+    """The masks held in a fixed-mode state's mask buffers (bool), by layer name: the inverse
+    of with_masks."""
+    return {k[:-len(".mask")]: v.bool() for k, v in state.items() if k.endswith(".mask")}
+
+
 def fixed_mask_state(model: nn.Module) -> dict:
     """A searched model's state with its masks frozen, ready for fixed-mask weight training."""
     m = copy.deepcopy(model)
@@ -84,4 +90,5 @@ def fixed_mask_state(model: nn.Module) -> dict:
     return m.state_dict()
 
 
-__all__ = ["save_ticket", "load_ticket", "init_state", "with_masks", "fixed_mask_state"]
+__all__ = ["save_ticket", "load_ticket", "init_state", "with_masks", "state_masks",
+           "fixed_mask_state"]

@@ -19,7 +19,7 @@ import torch
 from tickets.config import RunConfig
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
-from tickets.masks import density, init_state, make_mask, mask_tag, with_masks
+from tickets.masks import density, init_state, make_mask, mask_tag, state_masks, with_masks
 from tickets.recipes import weight_config
 from tickets.store import Store
 from tickets.train import TrainRun, fit
@@ -216,7 +216,7 @@ def iterative_magnitude_pruning(cfg: RunConfig, rounds: int, prune_fraction: flo
     base = boost_config(cfg, epochs=epochs, tag="imp-round0")
     run = fit(base, data, store, progress, save_epochs=True)
     rewind = run.epoch_model(rewind_epoch, device="cpu").state_dict()
-    masks = {n[:-len(".mask")]: v.bool() for n, v in rewind.items() if n.endswith(".mask")}
+    masks = state_masks(rewind)
     out = [{"round": 0, "remaining": 1.0, "run": run, "masks": masks}]
     for k in range(1, rounds + 1):
         remaining = (1 - prune_fraction) ** k
