@@ -352,7 +352,7 @@ def test_the_index_shows_derivation_family_outcome_and_amendments_or_a_dash(tmp_
     assert "over the report (Holm): –; threshold: –" in row
     assert "<li>2026-01-02, rst-1/match: 3 points → 2.3 points (derived by the rule)</li>" in row
     unamended = next(r for r in text.split("<tr>") if "<b>awt-2</b>" in r)
-    assert unamended.rstrip().endswith("<td>–</td></tr>")
+    assert unamended.rstrip().endswith('<td class="amend">–</td></tr>')
 
 
 def test_the_report_settings_come_from_params_report_yaml(tmp_path):

@@ -48,7 +48,8 @@ def scale_check(results: dict, profile: str) -> list[dict]:
 def other_scales(results: dict, profile: str) -> list[dict]:
     """The notebooks whose claims were trained at another scale than study 01's (the training
     half of their verdict records' `scale`, before the ';', differs from rst-1's), each with
-    the reason its profile YAML gives in its leading comment."""
+    the reason its profile YAML gives in its leading comment (up to a comment line ending in
+    ':', which heads the settings below it)."""
     def training(scale: str) -> str:
         return scale.split(";")[0].strip()
 
@@ -63,9 +64,11 @@ def other_scales(results: dict, profile: str) -> list[dict]:
         f = ROOT / "params" / profile / f"{c.notebook[:2]}.yaml"
         why = []
         for line in (f.read_text().splitlines() if f.exists() else []):
-            if not line.startswith("#"):
+            text = line.lstrip("# ").strip()
+            # the leading comment, up to a line that introduces what follows ("...:")
+            if not line.startswith("#") or text.endswith(":"):
                 break
-            why.append(line.lstrip("# ").strip())
+            why.append(text)
         seen[c.notebook] = {"notebook": c.notebook, "scale": r["scale"], "why": " ".join(why)}
     return list(seen.values())
 
