@@ -431,3 +431,21 @@ def test_only_the_cpu_report_in_its_own_folder_refreshes_the_readme(tmp_path, mo
     _two_claims(tmp_path / "reports" / "cpu")
     cli.write_index(tmp_path / "reports" / "cpu", "cpu")
     assert "[rst-1](reports/cpu/01_existence.html#claim-rst-1)" in readme.read_text()
+
+
+def test_a_study_at_another_scale_is_listed_with_its_yaml_reason(tmp_path, monkeypatch):
+    """The reason is the YAML's leading comment, up to the line that heads its settings."""
+    from tickets.report import checks
+
+    (tmp_path / "params" / "cpu").mkdir(parents=True)
+    (tmp_path / "params" / "cpu" / "09.yaml").write_text(
+        "# Boosting on 2k images.\n# Each ticket costs three trainings.\n"
+        "# Changes to the profile's scale, each with its reason:\nn_train: 2000\n")
+    monkeypatch.setattr(checks, "ROOT", tmp_path)
+    results = {"rst-1": {"scale": "cpu: 10000 train; PGD-20"},
+               "rst-2": {"scale": "cpu: 10000 train; PGD-20 on 500"},
+               "boost-1": {"scale": "cpu: 2000 train; PGD-10"},
+               "boost-2": {"scale": "cpu: 2000 train; PGD-10"}}
+    assert report.other_scales(results, "cpu") == [
+        {"notebook": "09_boosting", "scale": "cpu: 2000 train; PGD-10",
+         "why": "Boosting on 2k images. Each ticket costs three trainings."}]
