@@ -96,7 +96,7 @@ def test_the_gpu_bench_runs_its_fast_path_parts_on_a_small_net():
     from tickets import bench
 
     fig = bench.gpu_levers(torch.device("cpu"), "conv2", 0.25, batch=16, steps=1, repeats=2,
-                           compile=False)
+                           compile=False, batches=(16, 32))
     for part in ("bf16", "channels_last", "fused", "benchmark"):
         assert fig[f"fast_path_{part}_speedup"] > 0
     assert fig["search_images_per_s"] > 0 and fig["pgd20_eval_images_per_s"] > 0
@@ -105,7 +105,9 @@ def test_the_gpu_bench_runs_its_fast_path_parts_on_a_small_net():
     rows = bench.gpu_lever_rows(fig)  # the table make bench prints: every part, its images/s
     assert [label for label, *_ in rows] == [
         "fast path (baseline)", "fast path without bf16", "fast path without channels_last",
-        "fast path without fused", "fast path without benchmark", "PGD-20 evaluation (no baseline)"]
+        "fast path without fused", "fast path without benchmark", "fast path at batch 32",
+        "PGD-20 evaluation (no baseline)"]
+    assert rows[5][1:3] == (fig["fast_path_batch32_images_per_s"], fig["fast_path_batch32_speedup"])
     for label, ips, ratio, share in rows[1:5]:
         assert ips == fig[f"fast_path_no_{label.split()[-1]}_images_per_s"] > 0
         assert ratio == pytest.approx(1 / fig[f"fast_path_{label.split()[-1]}_speedup"])

@@ -157,6 +157,7 @@ H200_FIG = {"search_model": "resnet18", "search_width": 1.0, "search_batch": 256
             "fast_path_bf16_speedup": 1.03, "fast_path_no_bf16_images_per_s": 7000.0,
             "fast_path_channels_last_speedup": 1.33,
             "fast_path_no_channels_last_images_per_s": 5400.0,
+            "fast_path_batch512_images_per_s": 9000.0, "fast_path_batch512_speedup": 1.25,
             "compile_speedup": 1.5, "compile_images_per_s": 10800.0,
             "pgd20_eval_images_per_s": 1704.08}
 
@@ -171,6 +172,8 @@ def test_the_gpu_levers_table_gives_images_ratio_and_share_of_peak(capsys):
     assert rows["PGD-20 evaluation (no baseline)"][1] is None
     assert rows["PGD-20 evaluation (no baseline)"][2] == pytest.approx(0.1148, abs=1e-4)
     assert rows["fast path without bf16"][:2] == (7000.0, pytest.approx(1 / 1.03))
+    assert rows["fast path at batch 512"] == (9000.0, 1.25, pytest.approx(0.0973 * 1.247,
+                                                                           rel=1e-3))
     assert rows["fast path + torch.compile"][1] == 1.5
     assert rows["fast path + torch.compile"][2] == pytest.approx(0.0973 * 10800 / 7216.33,
                                                                   rel=1e-3)
@@ -189,7 +192,8 @@ def test_the_lever_summary_reads_only_ratios_from_the_fast_path():
     from tickets.bench import summary
 
     labels = [label for label, *_ in summary.lever_summary(H200_FIG)]
-    assert labels == ["torch.compile (inductor)", "fast path: bf16", "fast path: channels_last"]
+    assert labels == ["torch.compile (inductor)", "fast path: bf16", "fast path: channels_last",
+                      "fast path: batch512"]
 
 
 def test_the_projection_counts_attack_passes_from_the_stored_evaluations(tmp_path):

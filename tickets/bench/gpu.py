@@ -3,6 +3,7 @@ brings, torch.compile, PGD-20 evaluation, and the share of the GPU's bf16 peak o
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 
@@ -25,7 +26,8 @@ def fast_search(device: torch.device, name: str, width: float, batch: int, steps
     from tickets.recipes import attack_config
     from tickets.train import adversarial_step
 
-    torch.backends.cudnn.benchmark = benchmark and device.type == "cuda"
+    cudnn_benchmark = benchmark and device.type == "cuda"
+    torch.backends.cudnn.benchmark = cudnn_benchmark
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = models.build(name, width=width, remaining=0.1).to(device, memory_format=fmt)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -39,6 +41,9 @@ def fast_search(device: torch.device, name: str, width: float, batch: int, steps
     run = torch.compile(model) if compiled else model
 
     def step() -> None:
+        # a process-wide switch: set on every call, so that two steps timed in turn each run
+        # with their own setting
+        torch.backends.cudnn.benchmark = cudnn_benchmark
         with ctx:
             adversarial_step(run, opt, x, y, adv, g)
 
@@ -46,11 +51,13 @@ def fast_search(device: torch.device, name: str, width: float, batch: int, steps
 
 
 def gpu_levers(device: torch.device, name: str = "resnet18", width: float = 1.0,
-               batch: int = 512, steps: int = 3, repeats: int = 10, compile: bool = True) -> dict:
+               batch: int = 512, steps: int = 3, repeats: int = 10, compile: bool = True,
+               batches: tuple[int, ...] = (256, 1024)) -> dict:
     """Images per second of the gpu profile's search step (PGD-`steps`) with the whole fast
     path, the ratio that each part brings (fast path against fast path without that part) and
-    the images per second without it, torch.compile, PGD-20 evaluation throughput, and the
-    share of the GPU's bf16 peak they reach (gpu_lever_rows reads them as a table)."""
+    the images per second without it, the fast path at each other batch size of `batches`,
+    torch.compile, PGD-20 evaluation throughput, and the share of the GPU's bf16 peak they
+    reach (gpu_lever_rows reads them as a table)."""
     from tickets import accel
 
     fig: dict = {"search_model": name, "search_width": width, "search_batch": batch,
@@ -63,6 +70,13 @@ def gpu_levers(device: torch.device, name: str = "resnet18", width: float = 1.0,
         fig[f"fast_path_{part}_speedup"] = t_without / t_full
         fig[f"fast_path_no_{part}_images_per_s"] = batch / t_without
         fulls.append(t_full)
+    for b in batches:  # batch size: images per second against the fast path at `batch`
+        if b == batch:
+            continue
+        other, *_ = fast_search(device, name, width, b, steps)
+        t_full, t_other = time_pair(full, other, device, repeats)
+        fig[f"fast_path_batch{b}_images_per_s"] = b / t_other
+        fig[f"fast_path_batch{b}_speedup"] = (b / t_other) / (batch / t_full)
     torch.backends.cudnn.benchmark = device.type == "cuda"
     fig["search_images_per_s"] = batch / statistics.median(fulls)
     net = model.eval()
@@ -122,6 +136,11 @@ def gpu_lever_rows(fig: dict) -> list[tuple[str, float, float | None, float | No
         if ips is not None:
             rows.append((f"fast path without {part}", ips,
                          1 / fig[f"fast_path_{part}_speedup"], share(ips, steps + 1)))
+    for key in fig:
+        if m := re.fullmatch(r"fast_path_batch(\d+)_images_per_s", key):
+            ips = fig[key]
+            rows.append((f"fast path at batch {m[1]}", ips, fig[f"fast_path_batch{m[1]}_speedup"],
+                         share(ips, steps + 1)))
     if "compile_images_per_s" in fig:
         ips = fig["compile_images_per_s"]
         rows.append(("fast path + torch.compile", ips, fig["compile_speedup"],
