@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tickets.profiles import PROFILES
+
 ROOT = Path(__file__).resolve().parents[2]
-PROFILES = ("smoke", "cpu", "gpu", "paper")
 KERNEL = "tickets"
+__all__ = ["KERNEL", "PROFILES", "ROOT", "notebooks"]
 
 
 def notebooks(selected: list[str] | None = None) -> list[Path]:
