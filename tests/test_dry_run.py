@@ -28,6 +28,27 @@ def test_tiny_keeps_names_and_methods_and_shrinks_sizes():
     assert set(t) == set(prof)
 
 
+def test_a_report_injects_the_profile_and_only_what_differs_from_it(tmp_path):
+    """make report gives a notebook its profile, its results folder and --param; a dry run
+    also the sizes tiny changes. The notebook resolves the rest from its profile."""
+    from tickets import profiles
+    from tickets.report.params import run_params
+
+    nb = report.notebooks()[0]
+    p = run_params(nb, "gpu", tmp_path / "gpu", {"ratios": "[0.1, 0.2]"})
+    assert p == {"profile": "gpu", "results_dir": os.path.relpath(tmp_path / "gpu", nb.parent),
+                 "ratios": [0.1, 0.2]}
+    prof = profiles.settings("gpu", nb.stem)
+    t = run_params(nb, "gpu", tmp_path / "gpu", {"n_test": 16}, tiny=True)
+    small = parameters.tiny(prof)
+    assert t["n_test"] == 16 and t["n_train"] == small["n_train"] != prof["n_train"]
+    assert "model" not in t and "ratios" not in t, "what tiny keeps is not injected"
+    assert {k: v for k, v in t.items() if k not in ("profile", "results_dir", "n_test")} == {
+        k: v for k, v in small.items() if v != prof[k] and k != "n_test"}
+    with pytest.raises(SystemExit, match="at profile gpu: invalid seeds=\\[0, 0\\]"):
+        run_params(nb, "gpu", tmp_path / "gpu", {"seeds": [0, 0]})
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not DATA, reason="needs CIFAR-10 (TICKETS_DATA)")
 @pytest.mark.parametrize("profile", ["gpu", "paper"])
