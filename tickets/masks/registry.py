@@ -146,7 +146,9 @@ def make_mask(method: str, model: nn.Module, remaining: float, *, data: Data | N
     spec = (spec or MaskSpec()).validate()
     if m.needs_data and data is None:
         raise ConfigError(f"mask method {method!r} reads training images: pass data")
-    out = m.make(model, MaskRequest(remaining, data, spec, eps, seed, previous, progress))
+    request = MaskRequest(remaining=remaining, data=data, spec=spec, eps=eps, seed=seed,
+                          previous=previous, progress=progress)
+    out = m.make(model, request)
     out.masks = {n: t.cpu().bool() for n, t in out.masks.items()}
     return out
 
