@@ -179,9 +179,11 @@ def test_the_scale_line_states_recalibration_and_the_paper_protocol(cfg, synth):
     from tickets.config import replace as cfg_replace
 
     line = evaluation.describe_scale("smoke", cfg, synth, SPEC)
-    assert f"re-estimated on {cfg.train.bn_recalibrate:,} clean training images" in line
+    recal = min(cfg.train.bn_recalibrate, len(synth.train))  # no more than the split has
+    assert f"re-estimated on {recal:,} clean training images" in line
     assert "flaw (c) not exercised" in line
-    assert f"PGD-{cfg.train.val_attack.steps} on {cfg.train.n_val_eval} test images" in line
+    chosen_on = min(cfg.train.n_val_eval, len(synth.test))
+    assert f"PGD-{cfg.train.val_attack.steps} on {chosen_on} test images" in line
     assert "APGD-CE alone" in line and "AutoAttack figures" in line
     off = cfg_replace(cfg, **{"train.bn_recalibrate": 0, "train.adv_bn": "update"})
     line = evaluation.describe_scale("smoke", off, synth, SPEC)

@@ -291,15 +291,17 @@ def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> 
     tc = cfg.train
     adv = tc.adversary
     adv_s = f"PGD-{adv.steps}" if adv.kind == "pgd" else adv.kind.upper()
-    recal = (f"; BatchNorm statistics re-estimated on {tc.bn_recalibrate:,} clean training "
-             f"images every epoch (not in the papers)" if tc.bn_recalibrate else "")
+    recal = (f"; BatchNorm statistics re-estimated on {min(tc.bn_recalibrate, len(data.train)):,}"
+             f" clean training images every epoch (not in the papers)"
+             if tc.bn_recalibrate else "")
     aa = (f"; AutoAttack figures: {spec.aa_worst_label()} on {spec.aa_n} test images"
           if spec.aa_n else "")
     paper = ""
     if spec.paper_protocol:
         va = tc.val_attack
         chooser = (f"{'PGD-' + str(va.steps) if va.kind == 'pgd' else va.kind.upper()} on "
-                   f"{tc.n_val_eval} test images" if tc.track_test and tc.n_val_eval
+                   f"{min(tc.n_val_eval, len(data.test))} test images"
+                   if tc.track_test and tc.n_val_eval
                    else "none (test not tracked), so the last epoch")
         flaw_c = {"update": "exercised (training examples crafted in train mode, BatchNorm "
                             "running statistics updated)",
