@@ -40,11 +40,11 @@ def _environment():
         autoescape=True, undefined=jinja2.Undefined, keep_trailing_newline=True)
 
 
-def _studies(out_dir: Path, profile: str, void: dict[str, str]) -> tuple[list[dict], dict, list]:
+def _studies(out_dir: Path, profile: str, void: dict[str, str], timings: dict[str, float],
+             notes: dict[str, str]) -> tuple[list[dict], dict, list]:
     """Each executed notebook's page with its wall time, the note on how it was taken, whether
     its results are withdrawn, and how its parameters differ from the profile's now; also
     the stale ones ({stem: differences}) and those without a time."""
-    timings, notes = read_timings(out_dir)
     studies, stale, untimed = [], {}, []
     for p in sorted(out_dir.glob("[0-9][0-9]_*.html")):
         secs = timings.get(p.stem)
@@ -60,9 +60,9 @@ def _studies(out_dir: Path, profile: str, void: dict[str, str]) -> tuple[list[di
     return studies, stale, untimed
 
 
-def _total(out_dir: Path, studies: list[dict], stale: dict, untimed: list) -> tuple[str, str]:
+def _total(timings: dict[str, float], studies: list[dict], stale: dict,
+           untimed: list) -> tuple[str, str]:
     """The line under the studies' times: what their sum is (bold) and what it is not."""
-    timings, _ = read_timings(out_dir)
     if not timings:
         return "", ""
     total = sum(timings.values()) / 60
@@ -84,8 +84,9 @@ def render_index(out_dir: Path, profile: str) -> str:
     results = read_results(out_dir)
     rows = claim_rows(out_dir, results)
     void = withdrawn(out_dir)
-    studies, stale, untimed = _studies(out_dir, profile, void)
-    total, total_note = _total(out_dir, studies, stale, untimed)
+    timings, notes = read_timings(out_dir)
+    studies, stale, untimed = _studies(out_dir, profile, void, timings, notes)
+    total, total_note = _total(timings, studies, stale, untimed)
     checks = scale_check(results, profile)
     n = min((s["n"] for s in checks), default=0)
     scales = [r.record["scale"] for r in rows if r.record and r.record.get("scale")]
