@@ -1,8 +1,10 @@
 """The import graph: the studies are siblings over one core, and nothing low imports high.
 
-Floors, bottom up: config; data, layers, store, stats; models, attacks, prune, ntk, r2s,
-compact, sanity, train, masks; recipes, evaluation, sweeps (the core every study uses); then
-the studies, the claims, and what notebooks and `make report` call (notebook, plots, report).
+Floors, bottom up: config; data, layers, store, stats; models, attacks, ntk, r2s, compact,
+sanity, train, and the mask makers (masks.bits, masks.prune, masks.ntt, masks.ticket);
+profiles, parameters, recipes; the mask registry (masks.registry), evaluation, sweeps (the core
+every study uses); then the studies, the claims, and what notebooks and `make report` call
+(notebook, plots, the report and bench packages).
 """
 
 import ast
@@ -79,3 +81,38 @@ def test_the_bottom_floors_have_no_loops():
     for mod, deps in GRAPH.items():
         for d in deps:
             assert mod not in GRAPH.get(d, set()), f"{mod} and {d} import each other"
+
+
+def test_masks_have_one_home():
+    """Every fixed mask is made in tickets.masks: no module outside it defines a mask-making
+    method by name, and the low mask modules stay below the training loop."""
+    assert GRAPH["tickets.masks.bits"] == set()
+    for low in ("tickets.masks.prune", "tickets.masks.ntt"):
+        assert GRAPH[low] <= {"tickets.config", "tickets.layers"}, low
+    assert not any(_is(d, "tickets.masks") for d in GRAPH["tickets.train"])
+    assert not (PKG / "prune.py").exists() and not (PKG / "masks.py").exists()
+    for mod in GRAPH:
+        if _is(mod, "tickets.masks"):
+            continue
+        src = (PKG.parent / Path(*mod.split("."))).with_suffix(".py")
+        if not src.exists():
+            src = PKG.parent / Path(*mod.split(".")) / "__init__.py"
+        text = src.read_text()
+        for maker in ("def random_masks", "def magnitude_masks", "def snip_masks",
+                      "def neural_tangent_transfer"):
+            assert maker not in text, f"{mod} makes masks ({maker}): that belongs in tickets.masks"
+
+
+def test_report_and_bench_are_packages_of_small_modules():
+    for pkg in ("report", "bench"):
+        modules = list((PKG / pkg).glob("*.py"))
+        assert len(modules) >= 5, pkg
+        for f in modules:
+            lines = len(f.read_text().splitlines())
+            assert lines <= 400, f"{f.name} of tickets.{pkg} has {lines} lines: split it"
+
+
+def test_profiles_and_parameters_sit_below_the_studies():
+    for mod in ("tickets.profiles", "tickets.parameters", "tickets.recipes"):
+        bad = {d for d in GRAPH[mod] if _is(d, "tickets.studies") or _is(d, "tickets.claims")}
+        assert not bad, f"{mod} imports {bad}"

@@ -117,9 +117,9 @@ def test_the_index_checks_study_01_against_the_cpu_targets(tmp_path):
     from tickets.claims.base import not_run
     from tickets.studies.existence import SAME_WIDTH
 
-    def row(kind, r, seed, clean, pgd):
+    def row(kind, r, seed, clean, pgd, val_pgd=None):
         return {"kind": kind, "remaining": r, "seed": seed, "clean": clean, "pgd": pgd,
-                "n_test": 1000}
+                "n_test": 1000, "val_pgd": pgd if val_pgd is None else val_pgd}
 
     table = [row("RST", 0.1, s, 0.40 + 0.01 * s, 0.27) for s in range(3)]
     table += [row("RST", 0.3, s, 0.45, 0.20) for s in range(3)]
@@ -135,6 +135,13 @@ def test_the_index_checks_study_01_against_the_cpu_targets(tmp_path):
     assert "best RST (r=0.1)" in text and "missed" in text and "&ge; 45 / 28" in text
     assert "standard error of at most 1.6 points" in text
     assert report.scale_check({"rst-1": {"table": table}}, "smoke")[0].get("target") is None
+    # the best ratio is chosen on validation, whatever the test column says
+    flipped = [dict(r, val_pgd=0.1 if r["remaining"] == 0.1 else r["val_pgd"]) for r in table]
+    assert report.scale_check({"rst-1": {"table": flipped}}, "cpu")[0]["model"] == \
+        "best RST (r=0.3)"
+    old = [{k: v for k, v in r.items() if k != "val_pgd"} for r in table]
+    assert report.scale_check({"rst-1": {"table": old}}, "cpu")[0]["model"] == \
+        "best RST (r=0.1, chosen on test: an old record)"
 
 
 def test_the_index_flags_a_notebook_executed_with_other_parameters(tmp_path):

@@ -9,8 +9,7 @@ import torch
 from tickets import layers
 from tickets.config import replace
 from tickets.evaluation import EvalSpec
-from tickets.masks import density, init_state
-from tickets.ntk import NTTSpec
+from tickets.masks import NTTSpec, density, init_state
 from tickets.recipes import base_config
 from tickets.store import Store
 from tickets.studies import awt, boosting

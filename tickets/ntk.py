@@ -142,14 +142,4 @@ def output_gap(model: nn.Module, reference: nn.Module, x: torch.Tensor) -> float
     return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
-def __getattr__(name: str):
-    """NTTSpec's old home (notebook 10 imports it from here), read on demand, so that the
-    kernels do not import the mask methods."""
-    if name == "NTTSpec":
-        from tickets.masks.ntt import NTTSpec
-
-        return NTTSpec
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = ["empirical_ntk", "kernel_distance", "output_gap", "as_matrix", "kernel_params"]

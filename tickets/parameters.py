@@ -246,8 +246,8 @@ def choices(name: str) -> tuple[Any, ...] | None:
         from tickets.models import available_models
         return tuple(available_models())
     if name in ("methods", "width_methods"):
-        from tickets.studies.awt import METHODS
-        return tuple(METHODS)
+        from tickets.masks import method_names
+        return method_names(at_init=True)
     if name == "dyn_kind":
         from tickets.ntk import KINDS
         return tuple(KINDS)
