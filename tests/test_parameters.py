@@ -133,6 +133,7 @@ OTHER_CASES = [
     ("04_search_attack", {"search_attacks": ["pgd", "cw"]}, "(element 'cw')"),
     ("06_overparameterisation", {"depths": ["conv2", "conv99"]}, "(element 'conv99')"),
     ("08_r2s", {"switch": "layer"}, "switch='layer': allowed values are 'input', 'batch'"),
+    ("08_r2s", {"aa_repeats": 4}, "aa_repeats=4: must be an integer >= 5"),
     ("09_boosting", {"epochs": 3}, "unknown parameter 'epochs'"),
     ("09_boosting", {"prune_lrs": [0.1, 0.1]}, "given twice"),
     ("10_awt", {"methods": ["awt", "grasp"]}, "(element 'grasp')"),

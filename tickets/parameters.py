@@ -133,6 +133,9 @@ RULES: tuple[tuple[str, tuple[Callable[[Any], bool], str]], ...] = (
     (r"^(n_val|n_test|n_val_eval)$", _COUNT),
     # n_train 0: the whole training split; aa_n 0: no AutoAttack; sanity_n 0: no sanity checks
     (r"^(warmup_epochs|seed|seeds|n_train|aa_n|sanity_n)$", _INT_GE0),
+    # the R2S's AutoAttack: the per-image worst case over at least 5 stochastic evaluations
+    (r"^aa_repeats$", (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 5,
+                       "an integer >= 5")),
     (r"(epochs|steps|batch_size|_batch|_probes|^n_|^draws|^eot_n|_iter|_repeats|queries)$",
      _INT_GE1),
 )
