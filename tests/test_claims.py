@@ -327,6 +327,31 @@ def test_verdict_boosting(accs, peak, own):
     assert sides == own
 
 
+@pytest.mark.parametrize("lead,spread,expected", [
+    (0.08, 0.005, SUPPORTED), (-0.08, 0.005, CONTRADICTED), (0.08, 0.06, INCONCLUSIVE)])
+def test_verdict_boosting_over_seeds(lead, spread, expected):
+    """Three seeds, each seed's lead (early lead, and boost inside minus outside 60-90 %) at
+    `lead` plus a seed deviation of -spread, 0 or +spread: both parts are graded over the
+    seeds with the validation images' noise added, and re-derivable from their records."""
+    from tickets.claims.rederive import check_part
+
+    dev = {0: -spread, 1: 0.0, 2: spread}
+    early = pd.DataFrame([{"seed": s, "prune_lr": lr, "early_robust": 0.35 + (
+        lead + dev[s] if lr == 0.01 else 0.0)} for s in dev for lr in (0.01, 0.1)])
+    boost = pd.DataFrame([{"seed": s, "pruned": p, "reinit_robust": 0.3, "ticket_robust": 0.3 + (
+        lead + dev[s] if p == 0.8 else 0.0)} for s in dev for p in (0.5, 0.8)])
+    v = cb.verdict_boosting(early, boost, 2000)
+    check(v, expected)
+    assert [p["n_seeds"] for p in v.parts] == [3, 3] and all(p["graded"] for p in v.parts)
+    assert {p["interval"]["method"] for p in v.parts} == {"seeds-normal"}
+    for p in v.parts:
+        assert p["estimate"] == pytest.approx(lead) and check_part(p)[1] == ""
+    one = cb.verdict_boosting(early[early["seed"] == 1], boost[boost["seed"] == 1], 2000)
+    assert [p["uninformative"] for p in one.parts] == ["single seed"] * 2
+    assert all(p["high"] - p["low"] < q["high"] - q["low"] for p, q in zip(one.parts, v.parts,
+                                                                          strict=True))
+
+
 @pytest.mark.parametrize("ticket,passes,expected", [
     (0.0, 600, SUPPORTED), (-0.10, 600, CONTRADICTED), (-0.10, 1200, CONTRADICTED)])
 def test_verdict_fgsm_ticket(ticket, passes, expected):

@@ -114,6 +114,70 @@ def test_dynamics_start_from_the_shared_init_and_agree_across_kernel_methods(cfg
     assert (a["kernel_distance_clean"] > 0).all(), "a 90 %-pruned net has another kernel"
 
 
+def test_boosting_runs_every_seed_and_its_verdicts_count_them(cfg, synth, tmp_path):
+    """Two search seeds: the curves, the tables and the capacity rows hold both, and boost-1
+    and boost-2 report two seeds (shown, not graded: the design needs three)."""
+    from tickets.claims import boosting as cb
+
+    store, ev = Store(tmp_path), EvalSpec(n_test=32, pgd_steps=2, aa_n=0, paper_protocol=False)
+    c1 = replace(cfg, **{"train.epochs": 1})
+    curves, final = boosting.convergence(c1, [0.01, 0.1], 0.2, synth, ev, 1, 1, store=store,
+                                         progress=False, seeds=[0, 1])
+    sweep = boosting.ratio_sweep(c1, 0.01, [0.5, 0.2], synth, 1, 1, store=store,
+                                 progress=False, seeds=[0, 1])
+    cost, cost_curves = boosting.fgsm_ticket_cost(c1, 0.01, 0.2, synth, ev, 1, 1, 1,
+                                                  store=store, progress=False, seeds=[0, 1])
+    for t in (curves, final, sweep, cost, cost_curves):
+        assert sorted(t["seed"].unique()) == [0, 1]
+    assert len(final) == 2 * 3 and len(cost) == 2 * 2
+    seed0 = final[final["seed"] == 0]
+    assert (final[final["seed"] == 1]["clean_correct"].to_numpy()
+            != seed0["clean_correct"].to_numpy()).any(), "another seed trains other nets"
+    early = boosting.early_accuracy(curves[curves["kind"].str.startswith("ticket")],
+                                    "prune_lr", 1)
+    boost = boosting.early_boost(sweep, "pruned", 1)
+    assert len(early) == 2 * 2 and len(boost) == 2 * 2
+    for v in (cb.verdict_boosting(early, boost, 64), cb.verdict_fgsm_ticket(cost)):
+        assert v.parts and all(p["n_seeds"] == 2 and not p["graded"] for p in v.parts), v.reason
+    reach = boosting.passes_to_reach(cost_curves, "dense PGD-AT", 0.0)
+    dense_curves = cost_curves[cost_curves["kind"] == "dense PGD-AT"]
+    assert reach == dense_curves[dense_curves["epoch"] == 1]["passes"].mean()
+
+
+def test_awt_study_runs_every_seed_and_its_verdicts_count_them(cfg, synth, tmp_path):
+    """Two search seeds: the table, the runs, the dynamics and the width trend hold both (each
+    seed's masks set against its own dense net), and awt-1, awt-2 and awt-3 report two
+    seeds."""
+    from tickets.claims import awt as ca
+
+    spec = awt.MaskSpec(ntt=NTTSpec(steps=1, batch=8, kernel_probes=2), n_probes=16,
+                        probe_steps=1, snip_batch=32)
+    ev = EvalSpec(n_test=32, pgd_steps=2, aa_n=0, paper_protocol=False)
+    c1 = replace(cfg, **{"train.epochs": 1})
+    store = Store(tmp_path)
+    table, runs = awt.study(c1, [0.9], ["awt", "random"], synth, ev, spec, store=store,
+                            progress=False, seeds=[0, 1])
+    assert sorted(runs) == sorted((m, s, seed) for seed in (0, 1) for m, s in
+                                  (("dense", 0.0), ("awt", 0.9), ("random", 0.9)))
+    assert sorted(table["seed"]) == [0, 0, 0, 1, 1, 1]
+    assert runs[("dense", 0.0, 0)].cfg.model.init_seed != runs[("dense", 0.0, 1)].cfg.model.init_seed
+    dyn = awt.dynamics(runs, synth, n_probes=3, kind="pntk", store=store, progress=False)
+    assert len(dyn) == 2 * 2 * 2 and sorted(dyn["seed"].unique()) == [0, 1]
+    trend = awt.width_trend(c1, [0.25, 0.5], 0.9, ["awt"], synth, ev, spec, store=store,
+                            progress=False, seeds=[0, 1])
+    assert len(trend) == 2 * 2
+    assert (trend["gap_pgd"] == trend["dense_pgd"] - trend["pgd"]).all()
+    same = trend[trend["width"] == 0.25].set_index("seed")
+    dense = table[table["method"] == "dense"].set_index("seed")
+    assert (same["dense_pgd"] == dense["pgd"]).all(), "each seed's own dense net"
+    for v in (ca.verdict_awt_parity(table), ca.verdict_awt_dynamics(dyn),
+              ca.verdict_awt_width(trend)):
+        assert v.parts and all(p["n_seeds"] == 2 for p in v.parts), v.reason
+    with pytest.raises(ValueError, match="no dense run"):
+        awt.dynamics({k: r for k, r in runs.items() if k != ("dense", 0.0, 1)}, synth,
+                     n_probes=3, store=store, progress=False)
+
+
 # ---- studies 01-08 ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def rst_cfg():

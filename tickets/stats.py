@@ -380,6 +380,28 @@ def normal_difference(p_a: float, p_b: float, n: int, level: float = 0.95) -> Di
     return normal_combination([(1, p_a), (-1, p_b)], n, level)
 
 
+def seed_normal_interval(values, terms: list[tuple[int, float]], n: int,
+                         level: float = 0.95) -> Difference:
+    """The mean of one value per seed, each a signed sum of accuracies measured on the same n
+    images without per-image outcomes (validation accuracies of training histories), with an
+    interval that covers both noises: the seed term is seed_values_interval's (the variance
+    of the mean over S seeds, S - 1 degrees of freedom), the image term normal_combination's
+    binomial variance at `terms`, the accuracies averaged over seeds (as if every seed shared
+    the image noise: the conservative case). They are combined as in :func:`seed_interval`.
+    With one seed the interval is normal_combination's. The method name is "seeds-normal"."""
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        raise ValueError("no per-seed values")
+    if n <= 0:
+        raise ValueError(f"invalid n={n!r}: needs at least one image")
+    var_seed = float(v.var(ddof=1)) / v.size if v.size > 1 else 0.0
+    var_image = sum(p * (1 - p) for _, p in terms) / n
+    data = {"values": [float(x) for x in v], "terms": [[int(sg), float(p)] for sg, p in terms],
+            "n": int(n)}
+    return _closed_form(float(v.mean()), var_seed, var_image, v.size - 1 if v.size > 1 else None,
+                        level, int(n), int(v.size), "seeds-normal", data)
+
+
 def exact(value: float) -> Difference:
     """A difference with no sampling noise (a count of passes, say)."""
     return Difference(value, value, value, 0, 1, method="exact", var_seed=0.0, var_image=0.0,
@@ -498,6 +520,6 @@ def holm(p_values: list[float | None], alpha: float = 0.05) -> tuple[list[bool],
 __all__ = ["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "standard_error",
            "worst_case_standard_error", "mcnemar_exact", "t_sf", "t_quantile", "Difference",
            "seed_interval", "seed_values_interval", "paired_difference", "normal_combination",
-           "normal_difference", "exact", "mean_interval", "VALIDATION",
+           "normal_difference", "seed_normal_interval", "exact", "mean_interval", "VALIDATION",
            "require_validation", "rows_at_best_on_validation", "best_on_validation",
            "encode_values", "decode_values", "holm"]

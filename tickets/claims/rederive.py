@@ -26,6 +26,7 @@ from tickets.stats import (
     normal_combination,
     paired_difference,
     seed_interval,
+    seed_normal_interval,
     seed_values_interval,
 )
 
@@ -39,6 +40,9 @@ def rederive(interval: dict) -> Difference:
         return seed_interval(decode_values(interval["a"]), decode_values(interval["b"]), level)
     if method == "seeds-t":
         return seed_values_interval(interval["values"], level)
+    if method == "seeds-normal":
+        return seed_normal_interval(interval["values"], [(s, p) for s, p in interval["terms"]],
+                                    interval["n"], level)
     if method == "normal":
         return normal_combination([(s, p) for s, p in interval["terms"]], interval["n"], level)
     if method == "percentile-bootstrap":
@@ -47,7 +51,7 @@ def rederive(interval: dict) -> Difference:
     if method == "exact":
         return exact(interval["value"])
     raise ValueError(f"cannot re-derive method={method!r}: the record keeps no inputs for it "
-                     f"(known: paired-seeds, seeds-t, normal, percentile-bootstrap, exact)")
+                     f"(known: paired-seeds, seeds-t, seeds-normal, normal, percentile-bootstrap, exact)")
 
 
 def _close(x: float | None, y: float | None) -> bool:

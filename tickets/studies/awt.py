@@ -14,6 +14,11 @@ read the network at initialisation, tickets.masks.registry; find_mask caches the
 
 AWT and NTT learn edge-popup scores, so their masks keep the same fraction in every layer, as
 random masks do; magnitude and SNIP rank globally.
+
+Each experiment runs once per search seed (`seeds`; None: cfg's own seed alone). A seed draws
+another initial network (tickets.recipes.with_seed), so every mask is searched again in it and
+every net trained again; the data subset and the test images stay the same. Every row carries
+its `seed`.
 """
 
 from __future__ import annotations
@@ -40,8 +45,9 @@ from tickets.masks import (
 )
 from tickets.models import build_from_config
 from tickets.ntk import empirical_ntk, kernel_distance, output_gap
-from tickets.recipes import attack_config, weight_config
+from tickets.recipes import attack_config, weight_config, with_seed
 from tickets.store import Store, atomic_torch_save, torch_load_checked
+from tickets.sweeps import seeds_of
 from tickets.train import TrainRun, fit, recalibrate_bn, show_progress
 
 # the registry's methods that read the network at initialisation alone
@@ -108,28 +114,33 @@ def train_masked(cfg: RunConfig, masks: dict | None, label: str, data: Data,
 
 def study(cfg: RunConfig, sparsities: list[float], methods: list[str], data: Data,
           eval_spec: EvalSpec, mask_spec: MaskSpec, width: float | None = None,
-          store: Store | None = None, progress: bool = True
-          ) -> tuple[pd.DataFrame, dict[tuple[str, float], TrainRun]]:
-    """Every method at every sparsity, PGD-trained from scratch, and dense PGD-AT, evaluated
-    with the strict protocol. Returns the table and the runs by (method, sparsity)."""
+          store: Store | None = None, progress: bool = True, seeds: list[int] | None = None
+          ) -> tuple[pd.DataFrame, dict[tuple[str, float, int], TrainRun]]:
+    """Per seed, every method at every sparsity, PGD-trained from scratch, and dense PGD-AT,
+    evaluated with the strict protocol. Returns the table (a `seed` column) and the runs by
+    (method, sparsity, seed), dense PGD-AT under ("dense", 0.0, seed)."""
     for m in methods:
         _check_method(m)
     store = store or Store()
     w_cfg = cfg if width is None else weight_config(cfg, masked=True, width=width)
     rows, runs = [], {}
-    dense = train_masked(w_cfg, None, "dense", data, store, progress=progress)
-    runs[("dense", 0.0)] = dense
-    rows.append(two_protocol_row(dense, data, eval_spec, store, method="dense", label=LABELS["dense"],
-                     sparsity=0.0, width=w_cfg.model.width, mask_seconds=0.0, mask_passes=0))
-    for s in sparsities:
-        for m in methods:
-            masks, info = find_mask(w_cfg, m, float(s), data, mask_spec, store, progress)
-            run = train_masked(w_cfg, masks, m, data, store, progress=progress)
-            runs[(m, float(s))] = run
-            rows.append(two_protocol_row(run, data, eval_spec, store, method=m, label=LABELS[m],
-                             sparsity=float(s), width=w_cfg.model.width,
-                             mask_seconds=info.get("seconds", 0.0),
-                             mask_passes=info.get("passes", 0)))
+    for seed in seeds_of(cfg, seeds):
+        s_cfg = with_seed(w_cfg, seed)
+        dense = train_masked(s_cfg, None, "dense", data, store, progress=progress)
+        runs[("dense", 0.0, seed)] = dense
+        rows.append(two_protocol_row(dense, data, eval_spec, store, method="dense",
+                                     label=LABELS["dense"], sparsity=0.0,
+                                     width=s_cfg.model.width, mask_seconds=0.0, mask_passes=0))
+        for s in sparsities:
+            for m in methods:
+                masks, info = find_mask(s_cfg, m, float(s), data, mask_spec, store, progress)
+                run = train_masked(s_cfg, masks, m, data, store, progress=progress)
+                runs[(m, float(s), seed)] = run
+                rows.append(two_protocol_row(run, data, eval_spec, store, method=m,
+                                             label=LABELS[m], sparsity=float(s),
+                                             width=s_cfg.model.width,
+                                             mask_seconds=info.get("seconds", 0.0),
+                                             mask_passes=info.get("passes", 0)))
     return pd.DataFrame(rows), runs
 
 
@@ -143,49 +154,53 @@ class _DynKey:
     data: DataConfig
 
 
-def dynamics(runs: dict[tuple[str, float], TrainRun], data: Data, n_probes: int = 16,
+def dynamics(runs: dict[tuple[str, float, int], TrainRun], data: Data, n_probes: int = 16,
              kind: str = "full", attack_steps: int = 5, method: str = "jacrev",
              store: Store | None = None, progress: bool = True) -> pd.DataFrame:
-    """Kernel distance and output gap between each sparse run and the dense run, at every
-    epoch (0 = init), on n_probes clean test images and on PGD examples against the dense
-    net of that epoch. Cached per run. method is the NTK's (tickets.ntk.empirical_ntk):
+    """Kernel distance and output gap between each sparse run and the dense run of its seed
+    (runs as study() returns them), at every epoch (0 = init), on n_probes clean test images
+    and on PGD examples against the dense net of that epoch; a row per (method, sparsity,
+    seed, epoch). Cached per run. method is the NTK's (tickets.ntk.empirical_ntk):
     with a few probes, per-example Jacobians were about 10x faster than vjp/jvp products
     for conv4 on the CPU; products never hold a Jacobian, for large nets."""
     store = store or Store()
-    dense = runs[("dense", 0.0)]
-    eps = dense.cfg.train.adversary.eps
-    att = attack_config("pgd", eps, attack_steps)
+    dense_runs = {k[2]: r for k, r in runs.items() if k[0] == "dense"}
+    todo = [(k, r) for k, r in runs.items() if k[0] != "dense"]
+    if missing := sorted({k[2] for k, _ in todo} - set(dense_runs)):
+        raise ValueError(f"runs of seed(s) {missing} have no dense run ('dense', 0.0, seed)")
     split = data.test.head(n_probes)
     x, y = split.images(), split.y
     dev = data.test.x.device
-    epochs = len(dense.history)
-    todo = [(k, r) for k, r in runs.items() if k[0] != "dense"]
     bar = tqdm(total=len(todo), disable=not show_progress(progress), leave=False,
                desc="dynamics")
-    cache: dict[int, tuple] = {}
+    cache: dict[tuple[int, int], tuple] = {}
 
     def ntk_of(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         return empirical_ntk(model, inputs, kind=kind, method=method)
 
-    def dense_at(e: int) -> tuple:
-        if e not in cache:
-            d = dense.epoch_model(e, device=dev)
+    def attack_of(seed: int):
+        return attack_config("pgd", dense_runs[seed].cfg.train.adversary.eps, attack_steps)
+
+    def dense_at(seed: int, e: int) -> tuple:
+        if (seed, e) not in cache:
+            d = dense_runs[seed].epoch_model(e, device=dev)
             if e == 0:
                 recalibrate_bn(d, data.train, 1024, 256)
             g = torch.Generator(device=dev).manual_seed(e)
-            xa = attacks.perturb(d, x, y, att, g)
-            cache[e] = (d, xa, ntk_of(d, x), ntk_of(d, xa))
-        return cache[e]
+            xa = attacks.perturb(d, x, y, attack_of(seed), g)
+            cache[(seed, e)] = (d, xa, ntk_of(d, x), ntk_of(d, xa))
+        return cache[(seed, e)]
 
     rows = []
-    for (mask_method, s), run in todo:
+    for (mask_method, s, seed), run in todo:
+        dense = dense_runs[seed]
         key = _DynKey(config_hash(run.cfg), config_hash(dense.cfg), n_probes, kind,
-                      att.describe(), data.cfg)
+                      attack_of(seed).describe(), data.cfg)
 
-        def compute(run=run) -> dict:
+        def compute(run=run, seed=seed, dense=dense) -> dict:
             out = []
-            for e in range(epochs + 1):
-                d, xa, kd_clean, kd_adv = dense_at(e)
+            for e in range(len(dense.history) + 1):
+                d, xa, kd_clean, kd_adv = dense_at(seed, e)
                 m = run.epoch_model(e, device=dev)
                 if e == 0:
                     recalibrate_bn(m, data.train, 1024, 256)
@@ -200,14 +215,15 @@ def dynamics(runs: dict[tuple[str, float], TrainRun], data: Data, n_probes: int 
 
         for r in cached_evaluation(key, "dynamics", compute, store)["rows"]:
             rows.append({"method": mask_method, "label": LABELS[mask_method], "sparsity": s,
-                         **r})
+                         "seed": seed, **r})
         bar.update(1)
     bar.close()
     return pd.DataFrame(rows)
 
 
 def dynamics_summary(dyn: pd.DataFrame) -> pd.DataFrame:
-    """Mean over the training epochs (1..E, init excluded) per method and sparsity."""
+    """Mean over the training epochs (1..E, init excluded) and the seeds, per method and
+    sparsity."""
     cols = ["kernel_distance_clean", "kernel_distance_adv", "output_gap_clean",
             "output_gap_adv"]
     return dyn[dyn["epoch"] > 0].groupby(["sparsity", "method"])[cols].mean().reset_index()
@@ -215,15 +231,16 @@ def dynamics_summary(dyn: pd.DataFrame) -> pd.DataFrame:
 
 def width_trend(cfg: RunConfig, widths: list[float], sparsity: float, methods: list[str],
                 data: Data, eval_spec: EvalSpec, mask_spec: MaskSpec,
-                store: Store | None = None, progress: bool = True) -> pd.DataFrame:
-    """Dense PGD-AT and each method at one sparsity, per width: the robust-accuracy gap to
-    the dense net of the same width."""
+                store: Store | None = None, progress: bool = True,
+                seeds: list[int] | None = None) -> pd.DataFrame:
+    """Dense PGD-AT and each method at one sparsity, per width and seed: the robust-accuracy
+    gap to the dense net of the same width and seed."""
     rows = []
     for w in widths:
         t, _ = study(cfg, [sparsity], methods, data, eval_spec, mask_spec, width=float(w),
-                     store=store, progress=progress)
-        dense = t[t["method"] == "dense"].iloc[0]
+                     store=store, progress=progress, seeds=seeds)
         for _, r in t[t["method"] != "dense"].iterrows():
+            dense = t[(t["method"] == "dense") & (t["seed"] == r["seed"])].iloc[0]
             rows.append({"width": float(w), "method": r["method"], "label": r["label"],
                          "pgd": r["pgd"], "clean": r["clean"],
                          "dense_pgd": dense["pgd"], "gap_pgd": dense["pgd"] - r["pgd"],

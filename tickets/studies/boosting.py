@@ -9,6 +9,11 @@ ticket's mask and draws fresh weights.
 All networks here are masked models in 'fixed' mode (a dense net is the all-ones mask), so that
 a dense net and its tickets share one architecture, one init and one BatchNorm. Every run is a
 stored weight-training run; its cost is in forward+backward passes and in seconds.
+
+Each experiment runs once per search seed (`seeds`; None: cfg's own seed alone). A seed
+changes the dense net's initial weights and the batch order (tickets.recipes.with_seed), so
+every pretraining, prune and retraining is repeated under it; the data subset and the test
+images stay the same. Every row and curve point carries its `seed`.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from tickets.config import RunConfig
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
 from tickets.masks import density, init_state, make_mask, mask_tag, state_masks, with_masks
-from tickets.recipes import weight_config
+from tickets.recipes import weight_config, with_seed
 from tickets.store import Store
+from tickets.sweeps import seeds_of
 from tickets.train import TrainRun, fit
 
 
@@ -76,52 +82,64 @@ def _curve(run: TrainRun, **extra) -> list[dict]:
 
 def convergence(cfg: RunConfig, prune_lrs: list[float], remaining: float, data: Data,
                 spec: EvalSpec, pretrain_epochs: int, retrain_epochs: int, warmup: int = 1,
-                store: Store | None = None, progress: bool = True
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tickets pruned at each pruning lr, and the random re-init of the smallest lr's mask,
-    retrained alike. Returns (per-epoch validation curves, final strict evaluation)."""
+                store: Store | None = None, progress: bool = True,
+                seeds: list[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per seed: tickets pruned at each pruning lr, and the random re-init of the smallest
+    lr's mask, retrained alike. Returns (per-epoch validation curves, final strict
+    evaluation), both with a `seed` column."""
     store = store or Store()
     curves, rows = [], []
     lrs = sorted(float(x) for x in prune_lrs)
-    for lr in lrs:
-        masks = ticket_masks(pretrain(cfg, lr, pretrain_epochs, data, store=store,
-                                      progress=progress), remaining)
-        variants = [(f"ticket, pruning lr {lr:g}", False)]
-        if lr == lrs[0]:
-            variants.append(("random re-init", True))
-        for label, reinit in variants:
-            run = retrain(cfg, masks, label if not reinit else f"reinit {lr:g}", data,
-                          retrain_epochs, warmup, reinit, store=store, progress=progress)
-            curves += _curve(run, kind=label, prune_lr=lr)
-            rows.append(two_protocol_row(run, data, spec, store, kind=label, prune_lr=lr,
-                             remaining=density(masks)))
+    for seed in seeds_of(cfg, seeds):
+        scfg = with_seed(cfg, seed)
+        for lr in lrs:
+            masks = ticket_masks(pretrain(scfg, lr, pretrain_epochs, data, store=store,
+                                          progress=progress), remaining)
+            variants = [(f"ticket, pruning lr {lr:g}", False)]
+            if lr == lrs[0]:
+                variants.append(("random re-init", True))
+            for label, reinit in variants:
+                run = retrain(scfg, masks, label if not reinit else f"reinit {lr:g}", data,
+                              retrain_epochs, warmup, reinit, store=store, progress=progress)
+                curves += _curve(run, kind=label, prune_lr=lr, seed=seed)
+                rows.append(two_protocol_row(run, data, spec, store, kind=label, prune_lr=lr,
+                                             remaining=density(masks)))
     return pd.DataFrame(curves), pd.DataFrame(rows)
 
 
 def ratio_sweep(cfg: RunConfig, prune_lr: float, remainings: list[float], data: Data,
                 pretrain_epochs: int, retrain_epochs: int, warmup: int = 1,
-                store: Store | None = None, progress: bool = True) -> pd.DataFrame:
-    """Boosting ticket against random re-init of its mask at each remaining ratio: the
-    validation curves, from which the notebook reads the boost (ticket minus re-init)."""
+                store: Store | None = None, progress: bool = True,
+                seeds: list[int] | None = None) -> pd.DataFrame:
+    """Per seed, the boosting ticket against random re-init of its mask at each remaining
+    ratio: the validation curves (with a `seed` column), from which the notebook reads the
+    boost (ticket minus re-init)."""
     store = store or Store()
-    run0 = pretrain(cfg, prune_lr, pretrain_epochs, data, store=store, progress=progress)
     curves = []
-    for r in remainings:
-        masks = ticket_masks(run0, float(r))
-        for label, reinit in ((f"ticket, pruning lr {prune_lr:g}", False),
-                              ("random re-init", True)):
-            run = retrain(cfg, masks, label if not reinit else f"reinit {prune_lr:g}", data,
-                          retrain_epochs, warmup, reinit, store=store, progress=progress)
-            curves += _curve(run, kind="ticket" if not reinit else "random re-init",
-                             remaining=float(r), pruned=1 - float(r))
+    for seed in seeds_of(cfg, seeds):
+        scfg = with_seed(cfg, seed)
+        run0 = pretrain(scfg, prune_lr, pretrain_epochs, data, store=store, progress=progress)
+        for r in remainings:
+            masks = ticket_masks(run0, float(r))
+            for label, reinit in ((f"ticket, pruning lr {prune_lr:g}", False),
+                                  ("random re-init", True)):
+                run = retrain(scfg, masks, label if not reinit else f"reinit {prune_lr:g}",
+                              data, retrain_epochs, warmup, reinit, store=store,
+                              progress=progress)
+                curves += _curve(run, kind="ticket" if not reinit else "random re-init",
+                                 remaining=float(r), pruned=1 - float(r), seed=seed)
     return pd.DataFrame(curves)
+
+
+def _keys(curves: pd.DataFrame, by: str) -> list[str]:
+    return [by, "seed"] if "seed" in curves else [by]
 
 
 def early_boost(curves: pd.DataFrame, by: str, early_epochs: int,
                 ticket: str = "ticket", baseline: str = "random re-init") -> pd.DataFrame:
-    """The ticket's and the baseline's early accuracy (early_accuracy) per `by`, side by
-    side, with the ticket's lead over the baseline."""
-    e = early_accuracy(curves, by, early_epochs).set_index([by, "kind"])
+    """The ticket's and the baseline's early accuracy (early_accuracy) per `by` (and seed,
+    when the curves have one), side by side, with the ticket's lead over the baseline."""
+    e = early_accuracy(curves, by, early_epochs).set_index([*_keys(curves, by), "kind"])
     t, b = e.xs(ticket, level="kind"), e.xs(baseline, level="kind")
     out = pd.DataFrame({"ticket_robust": t["early_robust"], "reinit_robust": b["early_robust"],
                         "ticket_clean": t["early_clean"], "reinit_clean": b["early_clean"]})
@@ -132,66 +150,85 @@ def early_boost(curves: pd.DataFrame, by: str, early_epochs: int,
 
 def early_accuracy(curves: pd.DataFrame, by: str, early_epochs: int) -> pd.DataFrame:
     """Mean validation robust and clean accuracy over the first early_epochs epochs, per
-    `by` and kind: the convergence speed the boost is about."""
+    `by`, kind and (when the curves have one) seed: the convergence speed the boost is
+    about."""
     early = curves[curves["epoch"] <= early_epochs]
-    out = early.groupby([by, "kind"], sort=False)[["val_robust", "val_clean"]].mean()
+    out = early.groupby([*_keys(curves, by), "kind"], sort=False)[["val_robust",
+                                                                  "val_clean"]].mean()
     return out.rename(columns={"val_robust": "early_robust",
                                "val_clean": "early_clean"}).reset_index()
 
 
 def fgsm_ticket_cost(cfg: RunConfig, prune_lr: float, remaining: float, data: Data,
                      spec: EvalSpec, fgsm_epochs: int, retrain_epochs: int, dense_epochs: int,
-                     warmup: int = 1, store: Store | None = None, progress: bool = True
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A ticket from a cheap FGSM-RS-trained dense net, retrained with cfg's PGD, against dense
-    PGD-AT for dense_epochs. The ticket's cost includes the FGSM pretraining.
+                     warmup: int = 1, store: Store | None = None, progress: bool = True,
+                     seeds: list[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per seed, a ticket from a cheap FGSM-RS-trained dense net, retrained with cfg's PGD,
+    against dense PGD-AT for dense_epochs. The ticket's cost includes the FGSM pretraining.
 
-    Returns (table: one row each, with total passes and seconds; curves: validation robust
-    accuracy against cumulative passes, the ticket's shifted by its pretraining cost)."""
+    Returns (table: one row each per seed, with total passes and seconds; curves: validation
+    robust accuracy against cumulative passes, the ticket's shifted by its pretraining cost,
+    with a `seed` column)."""
     store = store or Store()
-    dense = dense_at(cfg, data, dense_epochs, store=store, progress=progress)
-    pre = pretrain(cfg, prune_lr, fgsm_epochs, data, adversary="fgsm_rs", store=store,
-                   progress=progress)
-    masks = ticket_masks(pre, remaining)
-    tick = retrain(cfg, masks, "fgsm-ticket", data, retrain_epochs, warmup, store=store,
-                   progress=progress)
-    rows = [two_protocol_row(dense, data, spec, store, kind="dense PGD-AT", epochs=dense_epochs,
-                 total_passes=dense.passes, total_seconds=dense.seconds),
-            two_protocol_row(tick, data, spec, store, kind="FGSM ticket + PGD retraining",
-                 epochs=retrain_epochs, pretrain_epochs=fgsm_epochs,
-                 total_passes=pre.passes + tick.passes, total_seconds=pre.seconds + tick.seconds)]
-    curves = (_curve(dense, kind="dense PGD-AT")
-              + [{**c, "passes": c["passes"] + pre.passes}
-                 for c in _curve(tick, kind="FGSM ticket + PGD retraining")])
+    rows, curves = [], []
+    for seed in seeds_of(cfg, seeds):
+        scfg = with_seed(cfg, seed)
+        dense = dense_at(scfg, data, dense_epochs, store=store, progress=progress)
+        pre = pretrain(scfg, prune_lr, fgsm_epochs, data, adversary="fgsm_rs", store=store,
+                       progress=progress)
+        masks = ticket_masks(pre, remaining)
+        tick = retrain(scfg, masks, "fgsm-ticket", data, retrain_epochs, warmup, store=store,
+                       progress=progress)
+        rows += [two_protocol_row(dense, data, spec, store, kind="dense PGD-AT",
+                                  epochs=dense_epochs, total_passes=dense.passes,
+                                  total_seconds=dense.seconds),
+                 two_protocol_row(tick, data, spec, store, kind="FGSM ticket + PGD retraining",
+                                  epochs=retrain_epochs, pretrain_epochs=fgsm_epochs,
+                                  total_passes=pre.passes + tick.passes,
+                                  total_seconds=pre.seconds + tick.seconds)]
+        curves += (_curve(dense, kind="dense PGD-AT", seed=seed)
+                   + [{**c, "passes": c["passes"] + pre.passes}
+                      for c in _curve(tick, kind="FGSM ticket + PGD retraining", seed=seed)])
     return pd.DataFrame(rows), pd.DataFrame(curves)
 
 
+def mean_curves(curves: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Curves averaged over seeds: the mean of every numeric column per `by` (kind and epoch,
+    say), in the table's order. A table without a `seed` column is returned as it is."""
+    if "seed" not in curves:
+        return curves
+    return curves.drop(columns="seed").groupby(by, sort=False).mean(
+        numeric_only=True).reset_index()
+
+
 def passes_to_reach(curves: pd.DataFrame, kind: str, target: float) -> float:
-    """Cumulative passes at the first epoch whose validation robust accuracy reaches target
-    (NaN if it never does)."""
-    c = curves[curves["kind"] == kind].sort_values("epoch")
+    """Cumulative passes at the first epoch whose validation robust accuracy (the mean over
+    seeds, when the curves have a `seed` column) reaches target (NaN if it never does)."""
+    c = mean_curves(curves[curves["kind"] == kind], ["kind", "epoch"]).sort_values("epoch")
     hit = c[c["val_robust"] >= target - 1e-12]
     return float(hit["passes"].iloc[0]) if len(hit) else float("nan")
 
 
 def capacity(cfg: RunConfig, widths: list[float], prune_lr: float, remaining: float,
              data: Data, spec: EvalSpec, pretrain_epochs: int, retrain_epochs: int,
-             warmup: int = 1, store: Store | None = None, progress: bool = True
-             ) -> pd.DataFrame:
-    """Dense PGD-AT against its pruned boosting ticket at each width, same epochs."""
+             warmup: int = 1, store: Store | None = None, progress: bool = True,
+             seeds: list[int] | None = None) -> pd.DataFrame:
+    """Per seed, dense PGD-AT against its pruned boosting ticket at each width, same epochs."""
     store = store or Store()
     rows = []
-    for w in widths:
-        dense = dense_at(cfg, data, retrain_epochs, width=w, warmup=warmup, store=store,
-                         progress=progress)
-        rows.append(two_protocol_row(dense, data, spec, store, kind="dense", width=w))
-        pre = pretrain(cfg, prune_lr, pretrain_epochs, data, width=w, store=store,
-                       progress=progress)
-        masks = ticket_masks(pre, remaining)
-        # the label of convergence()'s tickets, so that a width both use is trained once
-        tick = retrain(cfg, masks, f"ticket, pruning lr {float(prune_lr):g}", data,
-                       retrain_epochs, warmup, width=w, store=store, progress=progress)
-        rows.append(two_protocol_row(tick, data, spec, store, kind="ticket", width=w))
+    for seed in seeds_of(cfg, seeds):
+        scfg = with_seed(cfg, seed)
+        for w in widths:
+            dense = dense_at(scfg, data, retrain_epochs, width=w, warmup=warmup, store=store,
+                             progress=progress)
+            rows.append(two_protocol_row(dense, data, spec, store, kind="dense", width=w))
+            pre = pretrain(scfg, prune_lr, pretrain_epochs, data, width=w, store=store,
+                           progress=progress)
+            masks = ticket_masks(pre, remaining)
+            # the label of convergence()'s tickets, so that a width both use is trained once
+            tick = retrain(scfg, masks, f"ticket, pruning lr {float(prune_lr):g}", data,
+                           retrain_epochs, warmup, width=w, store=store, progress=progress)
+            rows.append(two_protocol_row(tick, data, spec, store, kind="ticket", width=w))
     return pd.DataFrame(rows)
 
 
@@ -230,7 +267,8 @@ def iterative_magnitude_pruning(cfg: RunConfig, rounds: int, prune_fraction: flo
 
 
 def collapse_table(t: pd.DataFrame) -> pd.DataFrame:
-    """Per width: dense and ticket robust accuracy, and the drop from pruning."""
+    """Per width: dense and ticket robust accuracy (means over seeds), and the drop from
+    pruning."""
     wide = t.pivot_table(index="width", columns="kind", values=["pgd", "clean", "kept_params"])
     out = pd.DataFrame({"dense_pgd": wide["pgd"]["dense"],
                         "ticket_pgd": wide["pgd"]["ticket"],
@@ -244,5 +282,5 @@ def collapse_table(t: pd.DataFrame) -> pd.DataFrame:
 
 __all__ = ["boost_config", "pretrain", "ticket_masks",
            "retrain", "dense_at", "convergence", "ratio_sweep", "early_boost", "early_accuracy",
-           "fgsm_ticket_cost", "passes_to_reach", "capacity", "collapse_table",
+           "fgsm_ticket_cost", "mean_curves", "passes_to_reach", "capacity", "collapse_table",
            "iterative_magnitude_pruning"]
