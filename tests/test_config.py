@@ -21,6 +21,10 @@ from tickets.recipes import base_config
     (lambda: AttackConfig(norm="l1").validate(), "attack.norm='l1'"),
     (lambda: DataConfig(dataset="imagenet").validate(), "data.dataset='imagenet'"),
     (lambda: TrainConfig(adversary=AttackConfig(steps=0)).validate(), "train.adversary.steps=0"),
+    (lambda: TrainConfig(n_test_eval=-1).validate(), "train.n_test_eval=-1"),
+    (lambda: TrainConfig(test_attack=AttackConfig(steps=0)).validate(),
+     "train.test_attack.steps=0"),
+    (lambda: base_config(adv_bn="train"), "train.adv_bn='train'"),
     (lambda: models.build("resnet50"), "model.name='resnet50'"),
     (lambda: models.build("conv4", remaining=0), "remaining=0"),
 ])
@@ -56,6 +60,21 @@ def test_hash_is_stable_and_sensitive():
     a, b = config.RunConfig(), config.RunConfig()
     assert config.config_hash(a) == config.config_hash(b)
     assert config.config_hash(a) != config.config_hash(config.replace(a, **{"train.seed": 1}))
+
+
+def test_the_test_choice_changes_the_key_only_of_runs_that_track_test():
+    """train.test_attack and train.n_test_eval act only with train.track_test: without it they
+    stay out of the store key, which is the key runs had before the fields existed."""
+    plain = config.RunConfig()
+    assert config.config_hash(plain) == "28d091ffcb4e"  # RunConfig()'s key before the fields
+    other = {"train.test_attack": AttackConfig(steps=5, early_stop=True),
+             "train.n_test_eval": 100}
+    assert config.config_hash(config.replace(plain, **other)) == config.config_hash(plain)
+    tracking = config.replace(plain, **{"train.track_test": True})
+    assert config.config_hash(config.replace(tracking, **other)) != config.config_hash(tracking)
+    for change in other.items():
+        assert (config.config_hash(config.replace(tracking, **dict([change])))
+                != config.config_hash(tracking)), change[0]
 
 
 def test_missing_dataset_names_the_variable_and_layouts(tmp_path):

@@ -182,8 +182,10 @@ def test_the_scale_line_states_recalibration_and_the_paper_protocol(cfg, synth):
     recal = min(cfg.train.bn_recalibrate, len(synth.train))  # no more than the split has
     assert f"re-estimated on {recal:,} clean training images" in line
     assert "flaw (c) not exercised" in line
-    chosen_on = min(cfg.train.n_val_eval, len(synth.test))
-    assert f"PGD-{cfg.train.val_attack.steps} on {chosen_on} test images" in line
+    assert (f"PGD-{cfg.train.test_attack.steps} early-stop on all {len(synth.test)} test "
+            f"images (not the evaluation's PGD-{SPEC.pgd_steps} early-stop)") in line
+    own = replace(SPEC, pgd_steps=cfg.train.test_attack.steps)
+    assert "(the evaluation's own attack)" in evaluation.describe_scale("smoke", cfg, synth, own)
     assert "APGD-CE alone" in line and "AutoAttack figures" in line
     off = cfg_replace(cfg, **{"train.bn_recalibrate": 0, "train.adv_bn": "update"})
     line = evaluation.describe_scale("smoke", off, synth, SPEC)

@@ -119,3 +119,90 @@ def test_precision_autocasts_only_for_bf16():
         train.Precision("fp16", cpu).autocast()
     opt = train.Precision("fp32", cpu).optimizer(list(conv.parameters()), lr=0.1, momentum=0.9)
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.1
+
+
+def test_the_paper_protocol_chooses_on_the_whole_test_subset_with_its_own_attack(
+        synth, tmp_path, monkeypatch):
+    """The test-set checkpoint choice (track_test) attacks every test image with the paper
+    protocol's PGD (early stop per sample), not with the validation attack; its record is
+    that attack's figure for the best_test weights."""
+    from tickets import attacks
+    from tickets.recipes import paper_pgd
+
+    own = paper_pgd(8 / 255, 3)
+    cfg = _cfg(synth, **{"train.track_test": True, "train.test_attack": own,
+                         "train.n_test_eval": 0})
+    calls = []
+
+    def spy(model, split, attack, n=0, **kw):
+        calls.append((split, attack, n))
+        return attacks.evaluate(model, split, attack, n=n, **kw)
+
+    monkeypatch.setattr(train, "evaluate", spy)
+    run = train.train(cfg, synth, Store(tmp_path), device="cpu", progress=False)
+    on_test = [(a, n) for split, a, n in calls if split is synth.test]
+    on_val = [(a, n) for split, a, n in calls if split is synth.val]
+    assert on_test == [(own, 0)] * cfg.train.epochs
+    assert own.early_stop and own != cfg.train.val_attack
+    assert on_val == [(cfg.train.val_attack, cfg.train.n_val_eval)] * cfg.train.epochs
+    # the record: the best test figure, and re-measuring the stored best_test weights with
+    # the same attack on the whole test subset gives it again
+    best = max(range(len(run.history)), key=lambda i: (run.history[i]["test_robust"], i))
+    assert run.best_test_epoch == best + 1
+    again = attacks.evaluate(run.model("best_test", device="cpu"), synth.test, own, n=0,
+                             seed=10_000 + best)
+    assert again.n == len(synth.test) == 256
+    assert again.robust == run.history[best]["test_robust"]
+    assert again.clean == run.history[best]["test_clean"]
+
+
+def test_the_test_choice_runs_the_evaluations_early_stop_pgd(synth, monkeypatch):
+    """base_config's test attack is the evaluation's own (EvalSpec.paper_pgd at the
+    evaluation's steps, eps and step size), on the whole test subset; an epoch's test
+    evaluation runs PGD with early stop per sample, in eval mode, on every test image."""
+    from tickets import attacks
+    from tickets.evaluation import EvalSpec
+    from tickets.recipes import base_config
+
+    for eps, steps in ((8 / 255, 20), (8 / 255, 3), (4 / 255, 10)):
+        tc = base_config(eps=eps, eval_pgd_steps=steps, precision="fp32").train
+        assert tc.track_test and tc.n_test_eval == 0 and tc.test_attack.early_stop
+        assert tc.test_attack == EvalSpec(eps=eps, pgd_steps=steps).paper_pgd()
+    assert base_config(track_test=False, precision="fp32").train.n_test_eval == 0
+    tc = base_config(eval_pgd_steps=4, precision="fp32").train
+    seen = []
+
+    def spy(model, x, y, eps, alpha, steps, norm, loss, random_start, restarts, early_stop,
+            generator, bn_mode="eval"):
+        seen.append((len(x), steps, early_stop, bn_mode))
+        return x
+
+    monkeypatch.setattr(attacks, "pgd", spy)
+    model = train.prepare_model(_cfg(synth), torch.device("cpu"))
+    row = train._epoch_eval(model, synth, tc, 0, "test")
+    assert seen == [(256, 4, True, "eval")]  # one batch: the whole test subset
+    assert set(row) == {"test_clean", "test_robust"}
+
+
+def test_flaw_c_reaches_the_training_attack(synth, tmp_path, monkeypatch):
+    """base_config(adv_bn='update') (the released code's flaw (c)) crafts every training
+    example with BatchNorm in train mode, updating its running statistics."""
+    from tickets.recipes import base_config
+
+    cfg = base_config(model="conv2", width=0.25, dataset="synthetic", n_train=256, n_val=64,
+                      epochs=1, batch_size=128, adversary="pgd", adv_steps=1, val_steps=1,
+                      n_val_eval=32, adv_bn="update", precision="fp32")
+    assert cfg.train.adv_bn == "update"
+    modes, original = [], train.perturb
+
+    def spy(model, x, y, adversary, g, bn_mode="eval"):
+        modes.append(bn_mode)
+        before = [b.clone() for n, b in model.named_buffers() if n.endswith("running_mean")]
+        out = original(model, x, y, adversary, g, bn_mode=bn_mode)
+        after = [b for n, b in model.named_buffers() if n.endswith("running_mean")]
+        assert any(not torch.equal(u, v) for u, v in zip(before, after, strict=True))
+        return out
+
+    monkeypatch.setattr(train, "perturb", spy)
+    train.train(cfg, synth, Store(tmp_path), device="cpu", progress=False)
+    assert modes == ["update"] * (len(synth.train) // 128)  # every step of the epoch

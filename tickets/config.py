@@ -160,6 +160,14 @@ class TrainConfig:
         default_factory=lambda: AttackConfig(kind="pgd", steps=10, alpha=2 / 255))
     n_val_eval: int = 500
     track_test: bool = False  # also evaluate the test split each epoch (paper protocol)
+    # The paper protocol's per-epoch test attack, which chooses its checkpoint (best_test):
+    # the evaluation's own PGD (recipes.base_config builds it from the evaluation's steps),
+    # with the released code's per-sample early stop, on the first n_test_eval test images
+    # (0 = the whole test subset). Both act only with track_test, and are left out of the
+    # store key without it, so runs that do not track test keep their keys.
+    test_attack: AttackConfig = field(default_factory=lambda: AttackConfig(
+        kind="pgd", steps=20, alpha=2 / 255, early_stop=True))
+    n_test_eval: int = 0
     # How BatchNorm runs while training examples are crafted: 'batch' (batch statistics,
     # running statistics frozen), 'eval', or 'update' (the RST release's flaw (c)).
     adv_bn: str = "batch"
@@ -186,10 +194,12 @@ class TrainConfig:
         _check_range("train.seed", self.seed, 0, None, integer=True)
         _check_choice("train.precision", self.precision, ("fp32", "bf16"))
         _check_range("train.n_val_eval", self.n_val_eval, 0, None, integer=True)
+        _check_range("train.n_test_eval", self.n_test_eval, 0, None, integer=True)
         _check_choice("train.adv_bn", self.adv_bn, ("batch", "eval", "update"))
         _check_range("train.bn_recalibrate", self.bn_recalibrate, 0, None, integer=True)
         self.adversary.validate("train.adversary")
         self.val_attack.validate("train.val_attack")
+        self.test_attack.validate("train.test_attack")
         return self
 
 
@@ -221,12 +231,16 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 # Fields added after runs were stored, with the value every older run had: left out of the
 # hash at that value, so the older runs keep their keys.
 _LATE_DEFAULTS = {"precision": "fp32"}
+# Fields added after runs were stored that act only while another field of the same
+# configuration is on (by name): left out of the hash while it is off.
+_ONLY_WITH = {"test_attack": "track_test", "n_test_eval": "track_test"}
 
 
 def _without_late_defaults(d: Any) -> Any:
     if isinstance(d, dict):
         return {k: _without_late_defaults(v) for k, v in d.items()
-                if not (k in _LATE_DEFAULTS and v == _LATE_DEFAULTS[k])}
+                if not (k in _LATE_DEFAULTS and v == _LATE_DEFAULTS[k])
+                and not (k in _ONLY_WITH and d.get(_ONLY_WITH[k], True) is False)}
     return d
 
 

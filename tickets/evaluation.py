@@ -285,7 +285,8 @@ def validation_columns(run: TrainRun) -> dict:
 def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> str:
     """One line naming the scale and data a number was measured at, with what departs from
     the papers: BatchNorm re-estimated every epoch (when on), the AutoAttack figures' attacks,
-    and under the paper protocol how its test-set checkpoint was chosen and whether the
+    and under the paper protocol how its test-set checkpoint was chosen (the attack, on how
+    many test images, and whether that is the evaluation's own early-stop PGD) and whether the
     released code's flaw (c) (BatchNorm in train mode while training examples are crafted)
     was exercised."""
     tc = cfg.train
@@ -298,10 +299,14 @@ def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> 
           if spec.aa_n else "")
     paper = ""
     if spec.paper_protocol:
-        va = tc.val_attack
-        chooser = (f"{'PGD-' + str(va.steps) if va.kind == 'pgd' else va.kind.upper()} on "
-                   f"{min(tc.n_val_eval, len(data.test))} test images"
-                   if tc.track_test and tc.n_val_eval
+        ta = tc.test_attack
+        n_chosen = min(tc.n_test_eval or len(data.test), len(data.test))
+        own = ("the evaluation's own attack" if ta == spec.paper_pgd()
+               else f"not the evaluation's PGD-{spec.pgd_steps} early-stop")
+        chooser = (f"{'PGD-' + str(ta.steps) if ta.kind == 'pgd' else ta.kind.upper()}"
+                   f"{' early-stop' if ta.early_stop else ''} on "
+                   f"{'all ' if n_chosen == len(data.test) else ''}{n_chosen} test images "
+                   f"({own})" if tc.track_test
                    else "none (test not tracked), so the last epoch")
         flaw_c = {"update": "exercised (training examples crafted in train mode, BatchNorm "
                             "running statistics updated)",

@@ -37,12 +37,20 @@ def attack_config(kind: str, eps: float = 8 / 255, steps: int = 7,
     return AttackConfig(kind=kind, eps=eps, steps=steps, alpha=alpha, **kw).validate()
 
 
+def paper_pgd(eps: float, steps: int) -> AttackConfig:
+    """The paper protocol's PGD (the released code's evaluation): `steps` steps of 2/255 at eps
+    8/255 (2.5 eps / steps at other eps), a random start, one restart, and each sample stopping
+    as soon as it is misclassified. tickets.evaluation.EvalSpec.paper_pgd is the same attack."""
+    return attack_config("pgd", eps, steps, alpha=2 / 255 if abs(eps - 8 / 255) < 1e-9 else None,
+                         early_stop=True)
+
+
 # base_config keyword -> the profile setting it takes its default from (eps from eps_255)
 SCALE_KEYWORDS = {"model": "model", "width": "width", "dataset": "dataset", "n_train": "n_train",
                   "n_val": "n_val", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                   "schedule": "schedule", "adversary": "adversary", "adv_steps": "adv_steps",
                   "val_steps": "val_steps", "n_val_eval": "n_val_eval", "seed": "seed",
-                  "augment": "augment"}
+                  "augment": "augment", "eval_pgd_steps": "eval_pgd_steps"}
 
 
 def base_config(model: str | None = None, width: float | None = None,
@@ -54,22 +62,29 @@ def base_config(model: str | None = None, width: float | None = None,
                 adv_steps: int | None = None, eps: float | None = None,
                 val_steps: int | None = None, n_val_eval: int | None = None,
                 seed: int | None = None, track_test: bool = True, precision: str | None = None,
-                augment: bool | None = None) -> RunConfig:
+                augment: bool | None = None, eval_pgd_steps: int | None = None,
+                adv_bn: str = "batch") -> RunConfig:
     """The RST search configuration that every study starts from. The model name is checked
     against the registry here, before any data is read.
 
     A keyword of the profile's scale left None (model, width, dataset, n_train, n_val, epochs,
-    batch_size, lr, schedule, adversary, adv_steps, val_steps, n_val_eval, seed, augment; eps
-    from eps_255 / 255) takes the smoke profile's value, params/smoke/scale.yaml: the
-    library's defaults are declared there and nowhere else. The others are no profile
+    batch_size, lr, schedule, adversary, adv_steps, val_steps, n_val_eval, seed, augment,
+    eval_pgd_steps; eps from eps_255 / 255) takes the smoke profile's value,
+    params/smoke/scale.yaml: the library's defaults are declared there and nowhere else. The others are no profile
     settings: the init and mask pattern of the search, weight_decay 5e-4 (the paper's),
     precision ('fp32' or 'bf16'; None takes tickets.accel.default_precision(): bf16 on CUDA,
-    fp32 elsewhere). augment: random crop and flip of the training images."""
+    fp32 elsewhere). augment: random crop and flip of the training images.
+
+    track_test: the paper protocol's checkpoint choice, the test subset attacked every epoch
+    with the evaluation's own PGD (paper_pgd with eval_pgd_steps steps) on every test image.
+    adv_bn: how BatchNorm runs while training examples are crafted ('batch', 'eval', or
+    'update': train mode with running statistics updated, the released code's flaw (c))."""
     smoke = scale("smoke")
     given = {"model": model, "width": width, "dataset": dataset, "n_train": n_train,
              "n_val": n_val, "epochs": epochs, "batch_size": batch_size, "lr": lr,
              "schedule": schedule, "adversary": adversary, "adv_steps": adv_steps,
-             "val_steps": val_steps, "n_val_eval": n_val_eval, "seed": seed, "augment": augment}
+             "val_steps": val_steps, "n_val_eval": n_val_eval, "seed": seed, "augment": augment,
+             "eval_pgd_steps": eval_pgd_steps}
     kw = {k: smoke[SCALE_KEYWORDS[k]] if v is None else v for k, v in given.items()}
     eps = smoke["eps_255"] / 255 if eps is None else eps
     check_name(kw["model"], "model")
@@ -85,6 +100,8 @@ def base_config(model: str | None = None, width: float | None = None,
                           adversary=attack_config(kw["adversary"], eps, kw["adv_steps"]),
                           val_attack=attack_config("pgd", eps, kw["val_steps"]),
                           n_val_eval=kw["n_val_eval"], track_test=track_test,
+                          test_attack=paper_pgd(eps, kw["eval_pgd_steps"]), n_test_eval=0,
+                          adv_bn=adv_bn,
                           precision=precision or default_precision()))
     return cfg.validate()
 
@@ -149,5 +166,5 @@ def matching_width(name: str, target_params: int, num_classes: int = 10) -> floa
     return round((lo * hi) ** 0.5, 4)
 
 
-__all__ = ["SCALE_KEYWORDS", "attack_config", "base_config", "rst_config", "with_seed", "weight_config", "dense_config",
+__all__ = ["SCALE_KEYWORDS", "attack_config", "paper_pgd", "base_config", "rst_config", "with_seed", "weight_config", "dense_config",
            "matching_width"]

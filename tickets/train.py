@@ -176,14 +176,27 @@ def recalibrate_bn(model: nn.Module, split, n: int, batch_size: int) -> None:
         model.train(was_training)
 
 
+def epoch_attack(cfg: TrainConfig, split: str) -> tuple[AttackConfig, int]:
+    """The attack an epoch's evaluation of a split runs, and on how many of its first images
+    (0 = all): 'val', train.val_attack on train.n_val_eval images (none when 0), the strict
+    protocol's checkpoint choice; 'test', train.test_attack on train.n_test_eval images (0 =
+    the whole test subset), the paper protocol's choice with the evaluation's own attack."""
+    if split == "val":
+        return cfg.val_attack, cfg.n_val_eval
+    if split == "test":
+        return cfg.test_attack, cfg.n_test_eval
+    raise ValueError(f"invalid split={split!r}: allowed values are 'val', 'test'")
+
+
 def _epoch_eval(model: nn.Module, data: Data, cfg: TrainConfig, epoch: int,
                 split: str) -> dict[str, float]:
-    if cfg.n_val_eval == 0:
-        return {}
+    """Clean and robust accuracy of the model at the end of an epoch on a split, under
+    epoch_attack (the model in eval mode, the attack's noise seeded by the epoch)."""
+    attack, n = epoch_attack(cfg, split)
     part = data.val if split == "val" else data.test
-    if len(part) == 0:
+    if (split == "val" and n == 0) or len(part) == 0:
         return {}
-    r = evaluate(model, part, cfg.val_attack, n=cfg.n_val_eval, seed=10_000 + epoch)
+    r = evaluate(model, part, attack, n=n, seed=10_000 + epoch)
     return {f"{split}_clean": r.clean, f"{split}_robust": r.robust}
 
 
@@ -408,8 +421,9 @@ def _step(model: nn.Module, opt: torch.optim.Optimizer, data: Data, tc: TrainCon
 def _end_of_epoch(model: nn.Module, data: Data, tc: TrainConfig, ck: Checkpoint, epoch: int,
                   lr: float, bs: int, files: RunFiles, precision: Precision,
                   save_epochs: bool) -> dict[str, Any]:
-    """Close an epoch: its history row, BatchNorm recalibration, validation (and test for the
-    paper protocol), and the best/best_test/per-epoch weights."""
+    """Close an epoch: its history row, BatchNorm recalibration, validation (and, for the
+    paper protocol, the test subset under the evaluation's own attack: epoch_attack), and the
+    best/best_test/per-epoch weights."""
     row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **ck.close_epoch(files.processes)}
     with precision.autocast():
         recalibrate_bn(model, data.train, tc.bn_recalibrate, bs)
@@ -540,5 +554,5 @@ def summary(model: nn.Module) -> dict[str, int]:
     return param_counts(model)
 
 
-__all__ = ["train", "fit", "finished_run", "Checkpoint", "TrainRun", "Precision", "RunFiles",
+__all__ = ["train", "fit", "finished_run", "epoch_attack", "Checkpoint", "TrainRun", "Precision", "RunFiles",
            "lr_at", "default_device", "prepare_model", "set_remaining", "summary"]
