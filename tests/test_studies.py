@@ -161,6 +161,7 @@ def test_awt_study_runs_every_seed_and_its_verdicts_count_them(cfg, synth, tmp_p
                                   (("dense", 0.0), ("awt", 0.9), ("random", 0.9)))
     assert sorted(table["seed"]) == [0, 0, 0, 1, 1, 1]
     assert runs[("dense", 0.0, 0)].cfg.model.init_seed != runs[("dense", 0.0, 1)].cfg.model.init_seed
+    assert awt.seed_spec(spec, 0) is spec and awt.seed_spec(spec, 2).ntt.seed == spec.ntt.seed + 2
     dyn = awt.dynamics(runs, synth, n_probes=3, kind="pntk", store=store, progress=False)
     assert len(dyn) == 2 * 2 * 2 and sorted(dyn["seed"].unique()) == [0, 1]
     trend = awt.width_trend(c1, [0.25, 0.5], 0.9, ["awt"], synth, ev, spec, store=store,

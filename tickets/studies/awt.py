@@ -17,13 +17,15 @@ random masks do; magnitude and SNIP rank globally.
 
 Each experiment runs once per search seed (`seeds`; None: cfg's own seed alone). A seed draws
 another initial network (tickets.recipes.with_seed), so every mask is searched again in it and
-every net trained again; the data subset and the test images stay the same. Every row carries
-its `seed`.
+every net trained again, and it shifts NTT's own draws (its probe batches and the probes' PGD
+starts: mask_spec.ntt.seed + seed, so seed 0 keeps mask_spec as it is); the data subset and
+the test images stay the same. Every row carries its `seed`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 
 import pandas as pd
 import torch
@@ -112,12 +114,20 @@ def train_masked(cfg: RunConfig, masks: dict | None, label: str, data: Data,
     return fit(wcfg, data, store, progress, init_state=state, save_epochs=True)
 
 
+def seed_spec(spec: MaskSpec, seed: int) -> MaskSpec:
+    """spec under a search seed: NTT's draws (probe batches, the probes' PGD starts) shifted by
+    the seed, so that seed 0 keeps spec as it is."""
+    return spec if seed == 0 else dc_replace(spec, ntt=dc_replace(spec.ntt,
+                                                                  seed=spec.ntt.seed + seed))
+
+
 def study(cfg: RunConfig, sparsities: list[float], methods: list[str], data: Data,
           eval_spec: EvalSpec, mask_spec: MaskSpec, width: float | None = None,
           store: Store | None = None, progress: bool = True, seeds: list[int] | None = None
           ) -> tuple[pd.DataFrame, dict[tuple[str, float, int], TrainRun]]:
     """Per seed, every method at every sparsity, PGD-trained from scratch, and dense PGD-AT,
-    evaluated with the strict protocol. Returns the table (a `seed` column) and the runs by
+    evaluated with the strict protocol (the masks searched under seed_spec(mask_spec, seed)).
+    Returns the table (a `seed` column) and the runs by
     (method, sparsity, seed), dense PGD-AT under ("dense", 0.0, seed)."""
     for m in methods:
         _check_method(m)
@@ -133,7 +143,8 @@ def study(cfg: RunConfig, sparsities: list[float], methods: list[str], data: Dat
                                      width=s_cfg.model.width, mask_seconds=0.0, mask_passes=0))
         for s in sparsities:
             for m in methods:
-                masks, info = find_mask(s_cfg, m, float(s), data, mask_spec, store, progress)
+                masks, info = find_mask(s_cfg, m, float(s), data, seed_spec(mask_spec, seed),
+                                        store, progress)
                 run = train_masked(s_cfg, masks, m, data, store, progress=progress)
                 runs[(m, float(s), seed)] = run
                 rows.append(two_protocol_row(run, data, eval_spec, store, method=m,
@@ -250,5 +261,5 @@ def width_trend(cfg: RunConfig, widths: list[float], sparsity: float, methods: l
     return pd.DataFrame(rows)
 
 
-__all__ = ["METHODS", "LABELS", "MaskSpec", "find_mask", "train_masked", "study",
+__all__ = ["METHODS", "LABELS", "MaskSpec", "seed_spec", "find_mask", "train_masked", "study",
            "dynamics", "dynamics_summary", "width_trend"]
