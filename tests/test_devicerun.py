@@ -5,11 +5,12 @@ state, runs it again and the ones after; collecting builds the index."""
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 
 import pytest
 
-from tickets import devicerun
+from tickets import devicerun, profiles, slots
 
 
 def test_pending_follows_the_plan_and_skips_what_is_done():
@@ -60,3 +61,78 @@ def test_a_report_spans_calls(tmp_path, monkeypatch):
     assert (out / "07_transferability.ipynb").exists() and (out / "07_transferability.html").exists()
     assert json.loads((out / "results" / "rst-8.json").read_text())["claim"] == "rst-8"
     assert "rst-8" in (out / "index.html").read_text()
+
+
+def test_the_gpu_plan_trains_first_then_attacks_then_adds_seeds():
+    steps = devicerun.plan("gpu")
+    names = [s.step for s in steps]
+    assert names[:4] == ["01-train", "01-aa", "07", "08"]
+    assert steps[0].params == {"seeds": [0], "aa_n": 0, "sanity_n": 0}
+    assert "aa_n" not in steps[1].params and "sanity_n" not in steps[1].params
+    seeds = [s.params["seeds"] for s in steps if s.notebook == "01"]
+    assert seeds == [[0], [0], [0, 1], [0, 1], [0, 1, 2], [0, 1, 2]]
+    assert {s.notebook for s in steps} == set(devicerun.PLAN)
+    assert steps[0].args() == ["--param", "seeds=[0]", "--param", "aa_n=0", "--param",
+                               "sanity_n=0"]
+    # every step's values pass the parameter checks at the gpu profile
+    for s in steps:
+        values = profiles.resolve("gpu", s.notebook, given=s.params).values
+        assert all(values[k] == v for k, v in s.params.items())
+    assert profiles.settings("gpu", "01")["aa_n"] == 1000
+    assert devicerun.pending({"01-train": {"status": "done"}}, None, steps)[:2] == ["01-aa", "07"]
+    assert devicerun.pending({}, ["08"], steps) == ["08"]
+    # a profile the plan does not name runs one step per notebook, in PLAN order
+    assert [s.step for s in devicerun.plan("smoke")] == list(devicerun.PLAN)
+
+
+def test_a_plan_naming_an_unknown_notebook_is_refused(tmp_path):
+    f = tmp_path / "plan.yaml"
+    f.write_text("gpu:\n  - {step: a, notebook: '11'}\n")
+    with pytest.raises(ValueError, match="step 1"):
+        devicerun.plan("gpu", f)
+    f.write_text("gpu:\n  - {step: a, notebook: '01'}\n  - {step: a, notebook: '07'}\n")
+    with pytest.raises(ValueError, match="twice"):
+        devicerun.plan("gpu", f)
+
+
+def test_an_unfinished_step_puts_back_the_notebook_an_earlier_step_completed(tmp_path):
+    (tmp_path / "results").mkdir()
+    nb, rec = tmp_path / "01_existence.ipynb", tmp_path / "results" / "rst-1.json"
+    nb.write_text("complete, seed 0")
+    rec.write_text("verdict, seed 0")
+    before = devicerun._snapshot(tmp_path, "01")
+    nb.write_text("partial, seeds 0 and 1")
+    rec.write_text("verdict, seeds 0 and 1")
+    (tmp_path / "results" / "rst-2.json").write_text("new")
+    devicerun._put_back(tmp_path, "01", before)
+    assert nb.read_text() == "complete, seed 0" and rec.read_text() == "verdict, seed 0"
+    assert not (tmp_path / "results" / "rst-2.json").exists()
+
+
+@pytest.mark.slow
+def test_a_slot_restored_from_what_came_back_retrains_nothing(tmp_path, monkeypatch):
+    """The rehearsal through the device runner: a call executes study 01 at smoke size; its
+    files are collected here; the next call runs on a bare machine (an empty store), carrying
+    the report folder with the packed store, executes 01 again, trains nothing and records
+    the same verdicts."""
+    monkeypatch.setattr(devicerun, "MIN_START_S", 0)
+    state, here = tmp_path / "state", tmp_path / "here"
+    monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "machine1"))
+    p = devicerun.run("smoke", state, tmp_path / "call1", budget_s=300, selected=["01"],
+                      report_dir=tmp_path / "device1")
+    assert p["01"]["status"] == "done"
+    devicerun.collect("smoke", tmp_path / "call1", state, report_dir=here)
+    assert slots.carried_runs(here / devicerun.CARRIED)
+    first = {f.name: json.loads(f.read_text()) for f in (here / "results").glob("*.json")}
+    # the next call: a bare machine, the tree carried in (the collected report folder)
+    shutil.copytree(here, tmp_path / "device2")
+    monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "machine2"))
+    p = devicerun.run("smoke", tmp_path / "no-state", tmp_path / "call2", budget_s=300,
+                      selected=["01"], report_dir=tmp_path / "device2")
+    ledger = [json.loads(line) for line in
+              (tmp_path / "machine2" / "ledger.jsonl").read_text().splitlines()]
+    assert ledger and not any(u["trained"] for u in ledger)
+    again = {f.name: json.loads(f.read_text())
+             for f in (tmp_path / "device2" / "results").glob("*.json")}
+    assert first.keys() == again.keys() and first
+    assert again == first
