@@ -188,3 +188,20 @@ def test_the_slot_projection_counts_each_step_only_what_no_earlier_step_did():
     assert starts == sorted(starts) and table[0]["slots"] == (1, 1)
     assert by["01-aa"]["slots"] == (1, 2)  # 6.5 min done, 10.5 more: it spans two slots
     assert "08" not in by  # no dry run of 08 among the rows
+
+
+def test_a_carried_store_over_its_room_sets_its_largest_runs_aside(tiny, tmp_path):
+    cfg, spec, data = tiny
+    store = Store(tmp_path / "s")
+    small = train_mod.fit(rst_config(cfg, 0.1), data, store, progress=False)
+    big = train_mod.fit(dense_config(cfg), data, store, progress=False)
+    slots.pack_store(store.root, tmp_path / "o" / "b.tar.gz")
+    carried = tmp_path / "carried"
+    slots.unpack_bundle(tmp_path / "o" / "b.tar.gz", carried)
+    assert slots.carried_runs(carried) == sorted([small.directory.name, big.directory.name])
+    whole = slots.carried_bytes(carried)
+    assert slots.trim(carried, whole, tmp_path / "aside") == []
+    assert slots.trim(carried, whole - 1, tmp_path / "aside") == [big.directory.name]
+    assert slots.carried_runs(carried) == [small.directory.name]
+    assert slots.carried_runs(tmp_path / "aside") == [big.directory.name]
+    assert slots.carried_bytes(carried) < whole

@@ -63,6 +63,8 @@ MIN_START_S = 45  # a notebook is not started with less time than this left
 # The store bundle's limit: 4 parts of 16 MiB (the call brings back 8 files: state.tar.gz,
 # log.txt, devicerun.txt and gpu.txt besides), and what travels in stays under 64 MiB.
 STORE_MAX_BYTES = 48 * 2**20
+TRAVEL_MAX = 64 * 2**20  # the working tree a call carries in, carried paths included
+TRAVEL_MARGIN = 2 * 2**20
 
 
 @dataclass(frozen=True)
@@ -229,9 +231,28 @@ def run(profile: str, state: Path, out: Path, budget_s: float, tiny: bool = Fals
     return progress
 
 
+def travel_room(carried: Path, root: Path = ROOT) -> int:
+    """What the carried store folder may hold: the 64 MiB a call carries in, less the rest of
+    the working tree (the files git tracks or does not ignore), the wheels (.whl) and the
+    data (.data), and a margin."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root,
+                                capture_output=True, check=True).stdout.decode().split("\0")
+        files = [root / f for f in listed if f]
+    except (OSError, subprocess.CalledProcessError):
+        files = [f for f in root.rglob("*") if ".git" not in f.parts]
+    files += [f for d in (".whl", ".data") for f in (root / d).rglob("*")]
+    inside = carried.resolve()
+    used = sum(f.stat().st_size for f in files if f.is_file()
+               and inside not in f.resolve().parents)
+    return TRAVEL_MAX - used - TRAVEL_MARGIN
+
+
 def collect(profile: str, files: Path, state: Path, tiny: bool = False,
-            report_dir: Path | None = None) -> Path:
-    """Unpack a call's state.tar.gz into the state folder and the report folder, then write
+            report_dir: Path | None = None, carry_max_bytes: int | None = None) -> Path:
+    """Unpack a call's state.tar.gz into the state folder and the report folder, and its store
+    bundle into the report folder's store/ (the largest runs set aside into the state folder
+    when the carried store would exceed carry_max_bytes, by default travel_room()), then write
     the HTML pages and the index."""
     from tickets import report
 
@@ -249,6 +270,13 @@ def collect(profile: str, files: Path, state: Path, tiny: bool = False,
               f"evaluation records into {out_dir / CARRIED}"
               + (f"; left on the machine: {manifest['left_behind']}"
                  if manifest.get("left_behind") else ""))
+    if (out_dir / CARRIED).is_dir():
+        room = travel_room(out_dir / CARRIED) if carry_max_bytes is None else carry_max_bytes
+        moved = slots.trim(out_dir / CARRIED, room, state / "set-aside")
+        print(f"carried store: {slots.carried_bytes(out_dir / CARRIED) / 2**20:.1f} MiB of "
+              f"{room / 2**20:.1f} MiB room"
+              + (f"; set aside (trained again where asked for) into {state / 'set-aside'}: "
+                 f"{moved}" if moved else ""))
     report.main(["--profile", profile, "--out", str(out_dir), "--index-only"])
     return out_dir
 

@@ -25,9 +25,11 @@ either is trained again where it is asked for.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,8 +261,8 @@ def joined(dest: Path) -> bytes | None:
 
 
 def unpack_bundle(bundle: Path, into: Path) -> dict:
-    """A pack_store bundle (whole or in parts) unpacked into a carried folder: runs/<run>.pt
-    (split into parts of at most MAX_PART bytes when larger) and evals/<folder>/<file>.json.
+    """A pack_store bundle (whole or in parts) unpacked into a carried folder: runs/<run>.pt.gz
+    (split into parts of at most MAX_PART bytes when larger) and evals/<folder>/<file>.
     Returns the bundle's manifest."""
     data = joined(bundle)
     if data is None:
@@ -277,7 +279,7 @@ def unpack_bundle(bundle: Path, into: Path) -> dict:
             elif parts[0] == RUNS:
                 for old in into.glob(f"{RUNS}/{parts[1]}*"):
                     old.unlink()
-                split(content, into / m.name)
+                split(gzip.compress(content, 6, mtime=0), into / f"{m.name}.gz")
             else:
                 atomic_write_bytes(into / m.name, content)
     return manifest
@@ -285,8 +287,31 @@ def unpack_bundle(bundle: Path, into: Path) -> dict:
 
 def carried_runs(carried: Path) -> list[str]:
     """The runs a carried folder holds (their store folders' names)."""
-    names = {p.name.split(".pt")[0] for p in (carried / RUNS).glob("train-*.pt*")}
+    names = {p.name.split(".pt")[0] for p in (carried / RUNS).glob("train-*.pt.gz*")}
     return sorted(names)
+
+
+def carried_bytes(carried: Path) -> int:
+    """The size of a carried folder's files."""
+    return sum(f.stat().st_size for f in carried.rglob("*") if f.is_file())
+
+
+def trim(carried: Path, max_bytes: int, aside: Path) -> list[str]:
+    """Keep a carried folder under max_bytes: its largest runs moved to `aside` (which does
+    not travel) until it fits; their names. The evaluation records and the smaller runs (the
+    tickets first) stay: a run set aside is trained again where a later step asks for it,
+    unless it is moved back."""
+    moved: list[str] = []
+    sizes = {n: sum(f.stat().st_size for f in (carried / RUNS).glob(f"{n}.pt.gz*"))
+             for n in carried_runs(carried)}
+    for name in sorted(sizes, key=lambda n: (-sizes[n], n)):
+        if carried_bytes(carried) <= max_bytes:
+            break
+        (aside / RUNS).mkdir(parents=True, exist_ok=True)
+        for f in (carried / RUNS).glob(f"{name}.pt.gz*"):
+            shutil.move(f, aside / RUNS / f.name)
+        moved.append(name)
+    return moved
 
 
 def restore(carried: Path, store: Path) -> dict[str, list[str]]:
@@ -295,9 +320,9 @@ def restore(carried: Path, store: Path) -> dict[str, list[str]]:
     already held."""
     out: dict[str, list[str]] = {"restored": [], "present": []}
     for name in carried_runs(carried):
-        data = joined(carried / RUNS / f"{name}.pt")
+        data = joined(carried / RUNS / f"{name}.pt.gz")
         assert data is not None
-        got = restore_run(data, store)
+        got = restore_run(gzip.decompress(data), store)
         out["restored" if got else "present"].append(name)
     for f in sorted((carried / EVALS).glob("*/*")):
         dest = store / f.parent.name / f.name
@@ -314,4 +339,4 @@ def restore_bundle(bundle: Path, store: Path, carried: Path) -> dict[str, list[s
 
 __all__ = ["PACK_FORMAT", "MAX_PART", "Packed", "pack_run", "restore_run", "pack_store",
            "unpack_bundle", "restore", "restore_bundle", "finished_runs", "carried_runs",
-           "split", "joined", "run_config", "weight_files"]
+           "split", "joined", "run_config", "weight_files", "carried_bytes", "trim"]
