@@ -136,3 +136,13 @@ def test_a_slot_restored_from_what_came_back_retrains_nothing(tmp_path, monkeypa
              for f in (tmp_path / "device2" / "results").glob("*.json")}
     assert first.keys() == again.keys() and first
     assert again == first
+
+
+def test_the_device_scripts_parse():
+    """bash -n on the scripts the GPU machine runs: a quote in a comment-like message once
+    made device/run.sh unparsable, which only a lent machine would have shown."""
+    import subprocess
+
+    for script in sorted((devicerun.ROOT / "device").glob("*.sh")):
+        r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert r.returncode == 0, f"{script.name}: {r.stderr}"
