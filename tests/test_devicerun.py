@@ -146,3 +146,29 @@ def test_the_device_scripts_parse():
     for script in sorted((devicerun.ROOT / "device").glob("*.sh")):
         r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert r.returncode == 0, f"{script.name}: {r.stderr}"
+
+
+def test_collect_drops_the_withdrawn_mark_a_call_cleared_and_unpacks_the_store(tmp_path,
+                                                                               monkeypatch):
+    from tickets import report
+
+    monkeypatch.setattr(report, "main", lambda argv: None)
+    here, files = tmp_path / "here", tmp_path / "files"
+    here.mkdir()
+    (here / devicerun.WITHDRAWN).write_text(json.dumps({"01_existence": "a bug"}))
+    device = tmp_path / "device"
+    device.mkdir()
+    (device / "01_existence.ipynb").write_text("{}")
+    devicerun._pack(device, files / devicerun.STATE)
+    store = tmp_path / "store"
+    (store / "eval-x").mkdir(parents=True)
+    (store / "eval-x" / "eval-strict-best.json").write_text('{"pgd": 0.4}')
+    whole = tmp_path / "bundle.tar.gz"
+    slots.pack_store(store, whole)
+    parts = slots.split(whole.read_bytes(), files / devicerun.STORE_BUNDLE, part=200)
+    assert len(parts) > 1  # a bundle in parts is joined back
+    devicerun.collect("gpu", files, tmp_path / "state", report_dir=here)
+    assert not (here / devicerun.WITHDRAWN).exists()
+    assert (here / "01_existence.ipynb").exists()
+    carried = here / devicerun.CARRIED / "evals" / "eval-x" / "eval-strict-best.json"
+    assert json.loads(carried.read_text()) == {"pgd": 0.4}

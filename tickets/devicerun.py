@@ -60,6 +60,7 @@ STORE_BUNDLE = "store.tar.gz"  # what the machine's store finished (tickets.slot
 CARRIED = "store"  # reports/<profile>/store/: the finished runs and records carried in
 MAX_FILE = 16 * 2**20  # the largest file a call brings back
 MIN_START_S = 45  # a notebook is not started with less time than this left
+WITHDRAWN = "withdrawn.json"  # tickets.report's marks of voided notebooks
 # The store bundle's limit: 4 parts of 16 MiB (the call brings back 8 files: state.tar.gz,
 # log.txt, devicerun.txt and gpu.txt besides), and what travels in stays under 64 MiB.
 STORE_MAX_BYTES = 48 * 2**20
@@ -260,10 +261,14 @@ def collect(profile: str, files: Path, state: Path, tiny: bool = False,
     if not archive.exists():
         raise SystemExit(f"no {STATE} in {files}: did the call finish? See its log.txt")
     out_dir = report_dir or _report_dir(profile, tiny)
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
     for dest in (state, out_dir):
         dest.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
             tar.extractall(dest, filter="data")
+        if WITHDRAWN not in names:  # the call executed the notebooks again: it cleared them
+            (dest / WITHDRAWN).unlink(missing_ok=True)
     if slots.joined(files / STORE_BUNDLE) is not None:
         manifest = slots.unpack_bundle(files / STORE_BUNDLE, out_dir / CARRIED)
         print(f"store: {len(manifest.get('runs', {}))} runs and {manifest.get('evals', 0)} "
