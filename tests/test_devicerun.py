@@ -112,30 +112,33 @@ def test_an_unfinished_step_puts_back_the_notebook_an_earlier_step_completed(tmp
 @pytest.mark.slow
 def test_a_slot_restored_from_what_came_back_retrains_nothing(tmp_path, monkeypatch):
     """The rehearsal through the device runner: a call executes study 01 at smoke size; its
-    files are collected here; the next call runs on a bare machine (an empty store), carrying
-    the report folder with the packed store, executes 01 again, trains nothing and records
-    the same verdicts."""
+    files are collected here; the next call, on a bare machine (an empty store) with the
+    report folder and its packed store carried in, takes the plan's next step, which executes
+    01 again: it trains nothing and records the same verdicts."""
     monkeypatch.setattr(devicerun, "MIN_START_S", 0)
+    plan1, plan2 = tmp_path / "plan1.yaml", tmp_path / "plan2.yaml"
+    plan1.write_text("smoke:\n  - {step: 01-first, notebook: '01'}\n")
+    plan2.write_text(plan1.read_text() + "  - {step: 01-again, notebook: '01'}\n")
     state, here = tmp_path / "state", tmp_path / "here"
     monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "machine1"))
-    p = devicerun.run("smoke", state, tmp_path / "call1", budget_s=300, selected=["01"],
-                      report_dir=tmp_path / "device1")
-    assert p["01"]["status"] == "done"
+    p = devicerun.run("smoke", state, tmp_path / "call1", budget_s=300,
+                      report_dir=tmp_path / "device1", plan_file=plan1)
+    assert p["01-first"]["status"] == "done"
     devicerun.collect("smoke", tmp_path / "call1", state, report_dir=here)
-    assert slots.carried_runs(here / devicerun.CARRIED)
+    assert len(slots.carried_runs(here / devicerun.CARRIED)) == 5  # 3 RSTs, 2 dense nets
     first = {f.name: json.loads(f.read_text()) for f in (here / "results").glob("*.json")}
     # the next call: a bare machine, the tree carried in (the collected report folder)
     shutil.copytree(here, tmp_path / "device2")
     monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "machine2"))
     p = devicerun.run("smoke", tmp_path / "no-state", tmp_path / "call2", budget_s=300,
-                      selected=["01"], report_dir=tmp_path / "device2")
+                      report_dir=tmp_path / "device2", plan_file=plan2)
+    assert p["01-again"]["status"] == "done" and p["01-first"]["attempts"] == 1
     ledger = [json.loads(line) for line in
               (tmp_path / "machine2" / "ledger.jsonl").read_text().splitlines()]
     assert ledger and not any(u["trained"] for u in ledger)
     again = {f.name: json.loads(f.read_text())
              for f in (tmp_path / "device2" / "results").glob("*.json")}
-    assert first.keys() == again.keys() and first
-    assert again == first
+    assert first and again == first
 
 
 def test_the_device_scripts_parse():

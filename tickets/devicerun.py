@@ -169,12 +169,13 @@ def _put_back(out_dir: Path, prefix: str, before: dict[Path, bytes]) -> None:
 
 def run(profile: str, state: Path, out: Path, budget_s: float, tiny: bool = False,
         selected: list[str] | None = None, report_dir: Path | None = None,
-        store_max_bytes: int = STORE_MAX_BYTES) -> dict:
-    """Execute pending steps until budget_s is spent; pack the state and the store into out."""
+        store_max_bytes: int = STORE_MAX_BYTES, plan_file: Path | None = None) -> dict:
+    """Execute pending steps (of plan_file, default device/plan.yaml) until budget_s is spent;
+    pack the state and the store into out."""
     deadline = time.monotonic() + budget_s
     out_dir = report_dir or _report_dir(profile, tiny)
     progress = _restore(state, out_dir)
-    steps = plan(profile)
+    steps = plan(profile, plan_file)
     store = Store().root
     carried = slots.restore(out_dir / CARRIED, store) if (out_dir / CARRIED).is_dir() else {}
     if carried:
