@@ -206,3 +206,43 @@ def test_flaw_c_reaches_the_training_attack(synth, tmp_path, monkeypatch):
     monkeypatch.setattr(train, "perturb", spy)
     train.train(cfg, synth, Store(tmp_path), device="cpu", progress=False)
     assert modes == ["update"] * (len(synth.train) // 128)  # every step of the epoch
+
+
+def test_early_stop_differentiates_only_the_images_still_standing(synth, trained_model,
+                                                                  monkeypatch):
+    """The paper protocol's early-stop PGD (the test choice's attack) spends gradients only on
+    the images not yet misclassified, and crafts exactly the examples of the full-batch form
+    that zeroes the others' steps."""
+    from tickets import attacks
+    from tickets.recipes import paper_pgd
+
+    a = paper_pgd(8 / 255, 10)
+    x, y = synth.test.images(), synth.test.y
+
+    def full_batch_form(g):
+        with attacks.eval_mode(trained_model):
+            delta = attacks._random_start(x, a.eps, a.norm, g)
+            active = torch.ones(len(x), dtype=torch.bool)
+            for _ in range(a.steps):
+                grad, logits = attacks.input_grad(trained_model, x + delta, y)
+                active &= logits.argmax(1) == y
+                if not active.any():
+                    break
+                grad = grad * active.view(-1, 1, 1, 1)
+                delta = attacks._project(delta + attacks._step(grad, a.alpha, a.norm), x,
+                                         a.eps, a.norm)
+        return x + delta
+
+    expected = full_batch_form(torch.Generator().manual_seed(5))
+    passes, real = [], attacks.input_grad
+
+    def counting(model, xs, *args, **kw):
+        passes.append(len(xs))
+        return real(model, xs, *args, **kw)
+
+    monkeypatch.setattr(attacks, "input_grad", counting)
+    got = attacks.perturb(trained_model, x, y, a, torch.Generator().manual_seed(5))
+    assert torch.equal(got, expected)
+    assert passes[0] == len(x) and sum(passes) < a.steps * len(x)
+    assert all(later <= earlier for earlier, later in zip(passes, passes[1:], strict=False))
+    assert (attacks.predict(trained_model, got) != y).any()

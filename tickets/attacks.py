@@ -141,9 +141,18 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
             delta = _random_start(x, eps, norm, generator) if random_start else torch.zeros_like(x)
             active = torch.ones(len(x), dtype=torch.bool, device=x.device)
             for _ in range(steps):
-                grad, logits = input_grad(model, x + delta, y, loss)
-                if early_stop:
+                if early_stop and bn_mode == "eval":
+                    # only the samples still standing are differentiated (in eval mode each
+                    # sample's gradient is its own): the same steps at a fraction of the cost
+                    idx = active.nonzero().squeeze(1)
+                    sub, logits = input_grad(model, (x + delta)[idx], y[idx], loss)
+                    active[idx] = logits.argmax(1) == y[idx]
+                    grad = torch.zeros_like(x)
+                    grad[idx] = sub
+                else:
+                    grad, logits = input_grad(model, x + delta, y, loss)
                     active &= logits.argmax(1) == y
+                if early_stop:
                     if not active.any():
                         break
                     grad = grad * active.view(-1, 1, 1, 1)
