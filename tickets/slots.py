@@ -44,7 +44,6 @@ from tickets.train import prepare_model
 
 PACK_FORMAT = 1
 MAX_PART = 16 * 2**20  # the largest file a lent machine's call brings back
-WEIGHT_FILES = ("best", "best_test", "last")
 RUNS, EVALS, MANIFEST = "runs", "evals", "manifest.json"
 
 
@@ -138,13 +137,14 @@ def pack_run(run_dir: Path) -> bytes:
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
-    if ticket:  # the restored scores must select exactly the stored masks
-        check = _state_from(payload, "best", init)
-        got = _score_masks(check, cfg)
-        want = _score_masks(torch.load(run_dir / "best.pt", map_location="cpu",
-                                       weights_only=True)["model"], cfg)
-        if any(not torch.equal(got[k], want[k]) for k in want):
-            raise AssertionError(f"{run_dir.name}: the packed ticket does not reproduce its masks")
+    if ticket:  # the restored scores must select exactly the stored masks, in every file
+        for name in files:
+            got = _score_masks(_state_from(payload, name, init), cfg)
+            want = _score_masks(torch.load(run_dir / f"{name}.pt", map_location="cpu",
+                                           weights_only=True)["model"], cfg)
+            if any(not torch.equal(got[k], want[k]) for k in want):
+                raise AssertionError(f"{run_dir.name}: the packed ticket does not reproduce "
+                                     f"the masks of {name}.pt")
     return data
 
 

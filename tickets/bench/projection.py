@@ -31,7 +31,11 @@ from tickets.bench.hardware import (
 )
 from tickets.profiles import settings as profile_settings
 
-AA_PASSES_PER_IMAGE = 1000  # rough: APGD-CE, then APGD-T and FAB-T on the survivors
+# rough, per image of a robust net (about half still robust after APGD-CE): APGD-CE's 100
+# iterations (about 80 on average: it attacks the clean-correct images), then on the survivors
+# APGD-T's 9 x 100 (about 420), FAB-T's 9 x 100 at about 2 passes each (about 800) and Square's
+# 5,000 forward-only queries (about 750)
+AA_PASSES_PER_IMAGE = 2000
 # rough: PGD-20 at six eps, PGD at several step counts and restarts, and Square's queries on
 # the survivors (forward passes only, about a third of a pass each)
 SANITY_PASSES_PER_IMAGE = 1000
@@ -59,21 +63,22 @@ def eval_passes(store: Path, scale: float) -> float:
 
 def record_parts(store: Path, prof: dict, small: dict) -> dict[str, list]:
     """Each stored evaluation of a dry run as [part, passes at the profile's sizes]: 'pgd'
-    ((k+1) n, n scaled from the dry run's test images to the profile's), 'aa' (AutoAttack on
-    the profile's aa_n images, with PGD on the same images) or 'sanity' (the profile's
-    sanity_n images)."""
+    ((k+1) n, k the profile's eval_pgd_steps, n scaled from the dry run's test images to the
+    profile's), 'aa' (AutoAttack on the profile's aa_n images, with PGD on the same images) or
+    'sanity' (the profile's sanity_n images)."""
     out: dict[str, list] = {}
     test_scale = prof.get("n_test", 1) / max(small.get("n_test", 1), 1)
     for cfg_file in sorted(store.glob("eval-*/config.json")):
         c = json.loads(cfg_file.read_text())
         attack, n = str(c.get("attack", "")), float(c.get("n", 0) or 0)
         m = re.match(r"PGD-(\d+)", attack)
+        # the dry run's attacks are shortened (tickets.parameters.tiny): PGD at the profile's
+        steps = int(prof.get("eval_pgd_steps") or (m[1] if m else 0))
         if c.get("autoattack"):
             aa_n = float(prof.get("aa_n") or 0)
-            out[cfg_file.parent.name] = ["aa", (AA_PASSES_PER_IMAGE + (int(m[1]) + 1 if m else 0))
-                                         * aa_n]
+            out[cfg_file.parent.name] = ["aa", (AA_PASSES_PER_IMAGE + steps + 1) * aa_n]
         elif m:
-            out[cfg_file.parent.name] = ["pgd", (int(m[1]) + 1) * n * test_scale]
+            out[cfg_file.parent.name] = ["pgd", (steps + 1) * n * test_scale]
         elif attack.startswith("sanity"):
             out[cfg_file.parent.name] = ["sanity", SANITY_PASSES_PER_IMAGE
                                          * float(prof.get("sanity_n") or n)]
@@ -213,7 +218,12 @@ def project(profile: str = "gpu", workdir: Path = Path("bench/projection"),
                                            torch.device("cpu"))
             train += passes
             train_flops += 3 * passes * flops[key]
-            runs[f.parent.name] = 3 * passes * flops[key]
+            # with each epoch's validation attack (and the test split's, tracked for the paper
+            # protocol) at the profile's steps and images: the slot table counts them too
+            t = json.loads((f.parent / "config.json").read_text())["train"]
+            per_epoch = ((prof.get("val_steps", 0) + 1) * prof.get("n_val_eval", 0)
+                         * (2 if t.get("track_test") else 1))
+            runs[f.parent.name] = 3 * (passes + t["epochs"] * per_epoch) * flops[key]
         evals = eval_passes(store, prof.get("n_test", 1) / small.get("n_test", 1))
         nb_net = (prof.get("model", net[0]), float(prof.get("width", net[1])))
         if nb_net not in flops:
