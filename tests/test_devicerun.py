@@ -1,10 +1,12 @@
 """The device runner's bookkeeping, run here on the CPU at smoke size: a call the budget cuts
 off records the notebook as interrupted and packs what it has; the next call, given the packed
-state, runs it again and the ones after; collecting builds the index."""
+state, runs it again and the ones after; collecting builds the index. The gpu plan's steps
+(device/plan.yaml) and the round trip of a slot through the runner (tickets.slots)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 
@@ -175,3 +177,13 @@ def test_collect_drops_the_withdrawn_mark_a_call_cleared_and_unpacks_the_store(t
     assert (here / "01_existence.ipynb").exists()
     carried = here / devicerun.CARRIED / "evals" / "eval-x" / "eval-strict-best.json"
     assert json.loads(carried.read_text()) == {"pgd": 0.4}
+
+
+@pytest.mark.skipif(not os.environ.get("TICKETS_DATA"), reason="needs CIFAR-10 (TICKETS_DATA)")
+def test_the_gpu_headline_holds_out_validation_from_train_and_tests_on_all_10000():
+    from tickets import config, data
+
+    s = profiles.settings("gpu", "01")
+    d = data.load(config.DataConfig(dataset=s["dataset"], n_train=s["n_train"],
+                                    n_val=s["n_val"], n_test=s["n_test"]), "cpu")
+    assert (len(d.train), len(d.val), len(d.test)) == (49_000, 1_000, 10_000)
