@@ -112,9 +112,14 @@ def test_a_run_over_the_limit_stays_behind_and_a_carried_one_is_skipped(tiny, tm
     store = Store(tmp_path / "s")
     small = train_mod.fit(rst_config(cfg, 0.1), data, store, progress=False)
     big = train_mod.fit(dense_config(cfg), data, store, progress=False)
+    quick = dataclasses.replace(spec, aa_n=0)
+    for run in (small, big):
+        evaluate_run(run, data, quick, store)
     limit = len(slots.pack_run(small.directory)) + 50_000
     p = slots.pack_store(store.root, tmp_path / "o" / "b.tar.gz", max_bytes=limit)
     assert list(p.runs) == [small.directory.name] and p.left_behind == [big.directory.name]
+    # the left-behind run's evaluation is left out with it: only the ticket's comes back
+    assert p.evals == 2  # the ticket's record: its config.json and its result
     p = slots.pack_store(store.root, tmp_path / "o2" / "b.tar.gz",
                          skip={small.directory.name, big.directory.name})
     assert p.runs == {} and p.left_behind == []
@@ -195,6 +200,9 @@ def test_a_carried_store_over_its_room_sets_its_largest_runs_aside(tiny, tmp_pat
     store = Store(tmp_path / "s")
     small = train_mod.fit(rst_config(cfg, 0.1), data, store, progress=False)
     big = train_mod.fit(dense_config(cfg), data, store, progress=False)
+    quick = dataclasses.replace(spec, aa_n=0)
+    for run in (small, big):
+        evaluate_run(run, data, quick, store)
     slots.pack_store(store.root, tmp_path / "o" / "b.tar.gz")
     carried = tmp_path / "carried"
     slots.unpack_bundle(tmp_path / "o" / "b.tar.gz", carried)
@@ -205,3 +213,9 @@ def test_a_carried_store_over_its_room_sets_its_largest_runs_aside(tiny, tmp_pat
     assert slots.carried_runs(carried) == [small.directory.name]
     assert slots.carried_runs(tmp_path / "aside") == [big.directory.name]
     assert slots.carried_bytes(carried) < whole
+    # each run's evaluation record stays with it
+    kept = [d.name for d in (carried / "evals").iterdir()]
+    aside = [d.name for d in (tmp_path / "aside" / "evals").iterdir()]
+    assert len(kept) == len(aside) == 1
+    assert slots._record_runs(carried / "evals" / kept[0]) == {small.directory.name[6:]}
+    assert slots._record_runs(tmp_path / "aside" / "evals" / aside[0]) == {big.directory.name[6:]}

@@ -192,6 +192,13 @@ def _eval_files(store: Path) -> list[Path]:
                   and not f.name.endswith(".corrupt"))
 
 
+def _record_runs(folder: Path) -> set[str]:
+    """The configuration hashes of the runs a stored evaluation describes (its key's run)."""
+    f = folder / "config.json"
+    run = read_json(f).get("run", "") if f.exists() else ""
+    return set(run.split("|")) if isinstance(run, str) and run else set()
+
+
 @dataclass
 class Packed:
     """What pack_store wrote: its parts, the runs and evaluation records in them, and the
@@ -209,13 +216,12 @@ def pack_store(store: Path, dest: Path, skip: set[str] | frozenset = frozenset()
     """The store's finished runs (less those named in skip: already carried) and its
     evaluation records as one tar (dest), split into parts of at most MAX_PART bytes
     (dest.00, dest.01, ... when larger). Runs are added smallest first while the bundle stays
-    under max_bytes; the others are left behind and named in the manifest."""
+    under max_bytes; the others are left behind, named in the manifest, and the records of
+    their evaluations left out with them."""
     out = Packed()
     members: list[tuple[str, bytes]] = []
-    for f in _eval_files(store):
-        members.append((f"{EVALS}/{f.parent.name}/{f.name}", f.read_bytes()))
-        out.evals += 1
-    total = sum(len(b) for _, b in members)
+    records = {f: _record_runs(f.parent) for f in _eval_files(store)}
+    total = sum(f.stat().st_size for f in records)
     packed = [(pack_run(d), d.name) for d in finished_runs(store) if d.name not in skip]
     for data, name in sorted(packed, key=lambda p: (len(p[0]), p[1])):
         if total + len(data) > max_bytes:
@@ -224,6 +230,11 @@ def pack_store(store: Path, dest: Path, skip: set[str] | frozenset = frozenset()
         members.append((f"{RUNS}/{name}.pt", data))
         out.runs[name] = len(data)
         total += len(data)
+    behind = {n.removeprefix("train-") for n in out.left_behind}
+    for f, runs in records.items():
+        if not runs & behind:  # a run left behind is evaluated again where it is trained again
+            members.append((f"{EVALS}/{f.parent.name}/{f.name}", f.read_bytes()))
+            out.evals += 1
     manifest = {"format": PACK_FORMAT, "runs": out.runs, "evals": out.evals,
                 "left_behind": out.left_behind}
     members.append((MANIFEST, json.dumps(manifest, indent=1).encode()))
@@ -298,9 +309,9 @@ def carried_bytes(carried: Path) -> int:
 
 def trim(carried: Path, max_bytes: int, aside: Path) -> list[str]:
     """Keep a carried folder under max_bytes: its largest runs moved to `aside` (which does
-    not travel) until it fits; their names. The evaluation records and the smaller runs (the
-    tickets first) stay: a run set aside is trained again where a later step asks for it,
-    unless it is moved back."""
+    not travel) with the evaluation records of each, until it fits; their names. The smaller
+    runs (the tickets first) and the other records stay. A run set aside is trained and
+    evaluated again where a later step asks for it, unless it is moved back."""
     moved: list[str] = []
     sizes = {n: sum(f.stat().st_size for f in (carried / RUNS).glob(f"{n}.pt.gz*"))
              for n in carried_runs(carried)}
@@ -310,6 +321,13 @@ def trim(carried: Path, max_bytes: int, aside: Path) -> list[str]:
         (aside / RUNS).mkdir(parents=True, exist_ok=True)
         for f in (carried / RUNS).glob(f"{name}.pt.gz*"):
             shutil.move(f, aside / RUNS / f.name)
+        # its evaluations go with it: a run trained again is evaluated again, never paired
+        # with the numbers of the weights set aside
+        for folder in sorted((carried / EVALS).glob("*")):
+            if name.removeprefix("train-") in _record_runs(folder):
+                (aside / EVALS).mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(aside / EVALS / folder.name, ignore_errors=True)
+                shutil.move(folder, aside / EVALS / folder.name)
         moved.append(name)
     return moved
 
