@@ -39,6 +39,9 @@ AA_PASSES_PER_IMAGE = 2000
 # rough: PGD-20 at six eps, PGD at several step counts and restarts, and Square's queries on
 # the survivors (forward passes only, about a third of a pass each)
 SANITY_PASSES_PER_IMAGE = 1000
+# rough: early-stop PGD's share of the full attack's passes (a robust image, about half of them,
+# runs every step; a broken one stops after a few)
+EARLY_STOP_SHARE = 0.55
 FP32_SLOWDOWN = 2.0  # AutoAttack and the sanity checks run in float32 (TF32): half bf16's rate
 SLOT_COMPUTE_MIN = 11.0  # a slot's compute once the machine has started (issue 25)
 STEP_STARTUP_MIN = 0.5  # a step's kernel start, imports and data decoding
@@ -218,11 +221,15 @@ def project(profile: str = "gpu", workdir: Path = Path("bench/projection"),
                                            torch.device("cpu"))
             train += passes
             train_flops += 3 * passes * flops[key]
-            # with each epoch's validation attack (and the test split's, tracked for the paper
-            # protocol) at the profile's steps and images: the slot table counts them too
+            # with each epoch's validation attack and, for the paper protocol's checkpoint
+            # choice, its early-stop PGD on the test subset (tickets.train.epoch_attack), at
+            # the profile's steps and images: the slot table counts them too
             t = json.loads((f.parent / "config.json").read_text())["train"]
-            per_epoch = ((prof.get("val_steps", 0) + 1) * prof.get("n_val_eval", 0)
-                         * (2 if t.get("track_test") else 1))
+            per_epoch = (prof.get("val_steps", 0) + 1) * prof.get("n_val_eval", 0)
+            if t.get("track_test"):
+                n_test = t.get("n_test_eval") or prof.get("n_test", 0)
+                per_epoch += ((prof.get("eval_pgd_steps", 0) + 1) * n_test
+                              * EARLY_STOP_SHARE)
             runs[f.parent.name] = 3 * (passes + t["epochs"] * per_epoch) * flops[key]
         evals = eval_passes(store, prof.get("n_test", 1) / small.get("n_test", 1))
         nb_net = (prof.get("model", net[0]), float(prof.get("width", net[1])))
