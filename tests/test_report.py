@@ -212,9 +212,9 @@ def test_withdrawn_notebooks_show_withdrawn_until_executed_again(tmp_path):
     other = next(r for r in text.split("<tr>") if "<b>rst-8</b>" in r)
     assert 'font-weight:bold">supported' in other and "withdrawn" not in other
     assert "Withdrawn results:" in text and "results withdrawn" in text
-    report._clear_withdrawn(tmp_path, "07_transferability")  # not marked: nothing changes
+    assert report._clear_withdrawn(tmp_path, "07_transferability") is False  # not marked
     assert report.withdrawn(tmp_path) == {"01_existence": "A bug voids it."}
-    report._clear_withdrawn(tmp_path, "01_existence")
+    assert report._clear_withdrawn(tmp_path, "01_existence") is True
     assert not (tmp_path / report.WITHDRAWN).exists()
     text = report.build_index(tmp_path, "smoke").read_text()
     assert "withdrawn" not in text.split("<tbody>")[1] and "Withdrawn results:" not in text

@@ -134,10 +134,13 @@ def withdrawn(out_dir: Path) -> dict[str, str]:
     return read_json(f) if f.exists() else {}
 
 
-def _clear_withdrawn(out_dir: Path, stem: str) -> None:
+def _clear_withdrawn(out_dir: Path, stem: str) -> bool:
+    """Drop a notebook's withdrawn mark (it was executed again); True when it had one."""
     marks = withdrawn(out_dir)
-    if marks.pop(stem, None) is not None:
-        if marks:
-            atomic_write_json(out_dir / WITHDRAWN, marks)
-        else:
-            (out_dir / WITHDRAWN).unlink()
+    if marks.pop(stem, None) is None:
+        return False
+    if marks:
+        atomic_write_json(out_dir / WITHDRAWN, marks)
+    else:
+        (out_dir / WITHDRAWN).unlink()
+    return True

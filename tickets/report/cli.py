@@ -83,9 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     for nb in selected:
         print(f"[{a.profile}{' tiny' if a.tiny else ''}] running {nb.name} ...", flush=True)
         executed, secs = execute(nb, a.profile, out_dir, extra, a.tiny, a.tiny_keep)
-        _clear_withdrawn(out_dir, nb.stem)
+        was_withdrawn = _clear_withdrawn(out_dir, nb.stem)
         if not a.tiny:
-            # keep the first (cold) execution's time: later runs reuse stored results
+            # keep the first (cold) execution's time: later runs reuse stored results; a
+            # withdrawn execution's time does not count, the new one replaces it
+            if was_withdrawn:
+                timings.pop(nb.stem, None)
             timings.setdefault(nb.stem, round(secs))
             atomic_write_json(tf, {**timings, **({"_notes": time_notes} if time_notes else {})})
         if not a.execute_only:
