@@ -106,8 +106,9 @@ def test_tickets_pack_to_bits_and_dense_weights_to_bf16(tiny, tmp_path):
     # a ticket: a bit per weight and the BatchNorm statistics, far under one weight file
     assert len(ticket) < (r.directory / "best.pt").stat().st_size / 4
 
-
-def test_a_run_over_the_limit_stays_behind_and_a_carried_one_is_skipped(tiny, tmp_path):
+def _a_ticket_and_a_dense_net(tiny, tmp_path):
+    """A store holding a small RST search and a larger dense net, both evaluated (no
+    AutoAttack): the store, the ticket's run and the dense net's run."""
     cfg, spec, data = tiny
     store = Store(tmp_path / "s")
     small = train_mod.fit(rst_config(cfg, 0.1), data, store, progress=False)
@@ -115,6 +116,11 @@ def test_a_run_over_the_limit_stays_behind_and_a_carried_one_is_skipped(tiny, tm
     quick = dataclasses.replace(spec, aa_n=0)
     for run in (small, big):
         evaluate_run(run, data, quick, store)
+    return store, small, big
+
+
+def test_a_run_over_the_limit_stays_behind_and_a_carried_one_is_skipped(tiny, tmp_path):
+    store, small, big = _a_ticket_and_a_dense_net(tiny, tmp_path)
     limit = len(slots.pack_run(small.directory)) + 50_000
     p = slots.pack_store(store.root, tmp_path / "o" / "b.tar.gz", max_bytes=limit)
     assert list(p.runs) == [small.directory.name] and p.left_behind == [big.directory.name]
@@ -196,13 +202,7 @@ def test_the_slot_projection_counts_each_step_only_what_no_earlier_step_did():
 
 
 def test_a_carried_store_over_its_room_sets_its_largest_runs_aside(tiny, tmp_path):
-    cfg, spec, data = tiny
-    store = Store(tmp_path / "s")
-    small = train_mod.fit(rst_config(cfg, 0.1), data, store, progress=False)
-    big = train_mod.fit(dense_config(cfg), data, store, progress=False)
-    quick = dataclasses.replace(spec, aa_n=0)
-    for run in (small, big):
-        evaluate_run(run, data, quick, store)
+    store, small, big = _a_ticket_and_a_dense_net(tiny, tmp_path)
     slots.pack_store(store.root, tmp_path / "o" / "b.tar.gz")
     carried = tmp_path / "carried"
     slots.unpack_bundle(tmp_path / "o" / "b.tar.gz", carried)

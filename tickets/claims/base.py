@@ -150,9 +150,13 @@ def combine(parts: list[Part]) -> str:
     """A claim's verdict from its parts: supported when every part is; contradicted when some
     part is and none is supported; inconclusive when none is either; partly otherwise (some
     parts supported, others not)."""
-    if not parts:
+    return combine_outcomes([p.outcome for p in parts])
+
+
+def combine_outcomes(outcomes: list[str]) -> str:
+    """combine() on the parts' outcomes alone (also what the family-wise verdict uses)."""
+    if not outcomes:
         return NOT_RUN
-    outcomes = [p.outcome for p in parts]
     if all(o == SUPPORTED for o in outcomes):
         return SUPPORTED
     if SUPPORTED in outcomes:

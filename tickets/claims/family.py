@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from tickets.claims.base import NOT_RUN, PARTLY
+from tickets.claims.base import NOT_RUN, combine_outcomes
 from tickets.stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED, holm
 
 METHOD = "Holm-Bonferroni"
@@ -42,18 +42,6 @@ def _graded(part: dict) -> bool:
     # a record written before parts said whether they were graded: graded unless it named why
     # not (such a part has no p-values, so it counts in the family and never survives)
     return not part.get("uninformative")
-
-
-def _combine(outcomes: list[str]) -> str:
-    if not outcomes:
-        return NOT_RUN
-    if all(o == SUPPORTED for o in outcomes):
-        return SUPPORTED
-    if SUPPORTED in outcomes:
-        return PARTLY
-    if CONTRADICTED in outcomes:
-        return CONTRADICTED
-    return INCONCLUSIVE
 
 
 def family_outcomes(records: Mapping[str, dict], alpha: float = 0.05) -> dict[str, dict]:
@@ -80,7 +68,7 @@ def family_outcomes(records: Mapping[str, dict], alpha: float = 0.05) -> dict[st
         if keep and p.get("outcome") == side:
             p["family_outcome"] = side
     for r in out.values():
-        r["family_verdict"] = _combine([p["family_outcome"] for p in r.get("parts", [])])
+        r["family_verdict"] = combine_outcomes([p["family_outcome"] for p in r.get("parts", [])])
         if not r.get("parts") and r.get("verdict"):
             r["family_verdict"] = r["verdict"] if r["verdict"] == NOT_RUN else INCONCLUSIVE
         r["family"] = {"method": METHOD, "alpha": alpha, "m": len(members)}
