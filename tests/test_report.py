@@ -179,6 +179,34 @@ def test_the_index_flags_a_notebook_executed_with_other_parameters(tmp_path):
     assert "all notebooks:" not in text
 
 
+def test_a_change_to_the_profile_after_an_execution_is_seen_through_the_kept_settings(tmp_path):
+    """papermill injects only the profile, so the settings a notebook resolved are what it kept
+    (tickets.notebook.SETTINGS_MIME): a later change to params/<profile> differs from them."""
+    import json
+
+    from tickets.notebook import SETTINGS_MIME
+
+    now = report.profile_params("cpu", Path("02_initialisation.ipynb"))
+
+    def executed(settings):
+        return json.dumps({"cells": [
+            {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
+             "source": "profile = 'cpu'\n", "outputs": []},
+            {"cell_type": "code", "metadata": {}, "source": "s = nb.setup(...)\n",
+             "outputs": [{"output_type": "display_data",
+                          "data": {SETTINGS_MIME: settings}, "metadata": {}}]}]})
+
+    nb = tmp_path / "02_initialisation.ipynb"
+    kept = json.loads(json.dumps({**now, "profile": "cpu", "results_dir": None}))
+    nb.write_text(executed(kept))
+    assert report.executed_settings(nb) == kept
+    assert report.stale_params(nb, "cpu") == [], "tuples kept as lists are the same values"
+    nb.write_text(executed({**kept, "inits": kept["inits"][:2], "epochs": kept["epochs"] + 1}))
+    assert report.stale_params(nb, "cpu") == [
+        f"epochs: ran with {now['epochs'] + 1}, params/cpu now say {now['epochs']}",
+        f"inits: ran with {list(now['inits'][:2])!r}, params/cpu now say {now['inits']!r}"]
+
+
 def test_the_cpu_report_trains_through_two_workers_unless_told(monkeypatch):
     from tickets import executor
 

@@ -2,6 +2,7 @@
 dynamics, the dense baselines, the lottery states, the transfer matrix and the R2S
 evaluations."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -273,6 +274,31 @@ def test_transfer_matrix_diagonal_is_the_white_box_attack(rst_cfg, synth, rst_st
     assert list(diag) == [m.iloc[0, 0], m.iloc[1, 1]] and len(off) == 2
     summary = transferability.transfer_summary({"strict": m})
     assert summary["diagonal (white-box)"].iloc[0] == pytest.approx(100 * diag.mean())
+
+
+def test_transfer_over_seeds_keeps_each_seeds_outcomes_and_averages_the_matrix(rst_cfg, synth,
+                                                                                rst_store):
+    from tickets.claims import rst as claims
+    from tickets.recipes import attack_config
+    from tickets.studies import transferability
+
+    attack = attack_config("pgd", 8 / 255, 3)
+    ratios = [0.1, 0.5]
+    both = transferability.transfer_outcomes(rst_cfg, ratios, synth, attack, 32, rst_store,
+                                             seeds=[0, 1])
+    assert set(both) == {f"{a}->{b}" for a in ratios for b in ratios}
+    assert all(len(v) == 2 and all(len(o) == 32 for o in v) for v in both.values())
+    for i, seed in enumerate([0, 1]):
+        alone = transferability.transfer_outcomes(rst_cfg, ratios, synth, attack, 32, rst_store,
+                                                  seeds=[seed])
+        assert {k: v[0] for k, v in alone.items()} == {k: v[i] for k, v in both.items()}
+    m = transferability.transfer_matrix(rst_cfg, ratios, synth, attack, 32, rst_store,
+                                        seeds=[0, 1])
+    per_seed = [transferability.transfer_matrix(rst_cfg, ratios, synth, attack, 32, rst_store,
+                                                seeds=[s]) for s in (0, 1)]
+    assert np.allclose(m.to_numpy(), (per_seed[0].to_numpy() + per_seed[1].to_numpy()) / 2)
+    verdict = claims.verdict_transfer(m, both)
+    assert [p.difference.n_seeds for p in verdict.parts] == [2]
 
 
 def test_r2s_evaluations_are_separately_cached_and_consistent(rst_cfg, synth, rst_store):

@@ -3,6 +3,7 @@ call that shows and records each verdict. The `make report` builder is tickets.r
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ def setup(params: dict[str, Any], notebook: str, *, paper_protocol: bool = False
                                f"{v.name!r}")
             overrides[k] = values[v.name]
     print(resolved.table())
+    _record_settings(values)
     eps = values["eps_255"] / 255
     kw = {k: values[k] for k in SCALE_KEYWORDS if k in values}
     kw.update(overrides)
@@ -114,6 +116,24 @@ def setup(params: dict[str, Any], notebook: str, *, paper_protocol: bool = False
     print(data.describe())
     print(scale)
     return Study(params["profile"], params["results_dir"], cfg, spec, data, scale)
+
+
+SETTINGS_MIME = "application/vnd.tickets.settings+json"
+
+
+def _record_settings(values: dict[str, Any]) -> None:
+    """Keep the resolved settings in the executed notebook, as an output of a mimetype that
+    the HTML leaves out: the report compares them with what the profile's files resolve to
+    later (tickets.report.checks.stale_params), so a change to params/ after an execution is
+    seen even though papermill injected only the profile. Outside a kernel, nothing."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython comes with the kernel
+        return
+    if get_ipython() is None:
+        return
+    display({SETTINGS_MIME: json.loads(json.dumps(values, default=str))}, raw=True)
 
 
 def record_verdict(results_dir: str | os.PathLike, verdict: Verdict, scale: str,

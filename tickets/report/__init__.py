@@ -14,6 +14,7 @@ from tickets.report.checks import (
     WITHDRAWN,
     _clear_withdrawn,
     executed_params,
+    executed_settings,
     other_scales,
     scale_check,
     stale_params,
@@ -34,8 +35,8 @@ from tickets.store import atomic_write_json
 __all__ = [
     "ACCURACY_TARGETS", "KERNEL", "PROFILES", "PROFILE_EXECUTOR", "ROOT", "WITHDRAWN",
     "_COLOURS", "_clear_withdrawn", "atomic_write_json", "build_index", "execute",
-    "executed_params", "forest_svg", "main", "notebooks", "other_scales", "parse_param",
-    "profile_environment", "profile_params", "render_index", "run_params", "scale_check",
+    "executed_params", "executed_settings", "forest_svg", "main", "notebooks", "other_scales",
+    "parse_param", "profile_environment", "profile_params", "render_index", "run_params", "scale_check",
     "screenshot", "stale_params", "summary_markdown", "to_html", "update_readme",
     "withdrawn", "write_index", "write_summary",
 ]

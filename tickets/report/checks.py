@@ -108,19 +108,46 @@ def executed_params(executed: Path) -> dict:
 def stale_params(executed: Path, profile: str) -> list[str]:
     """How the parameters an executed notebook ran with differ from what its profile resolves
     to now: 'name: ran with X, params/<profile> now say Y', sorted by name. Empty when they
-    agree. What it ran with is what papermill injected over the values its own parameters cell
-    set (None there means "the profile's value"); only the names it had are compared (a
-    setting the notebook did not have then is not one it ran with), and not results_dir and
-    profile, which the runner sets."""
-    injected = executed_params(executed)
-    if not injected:
-        return []
+    agree. What it ran with is, when the notebook kept them (tickets.notebook.setup records
+    the resolved settings since 2026-12-02), every setting it resolved, so that a later change
+    to params/<profile> shows; for an older execution, what papermill injected over the values
+    its own parameters cell set (None there means "the profile's value"). Only the names it
+    had are compared (a setting the notebook did not have then is not one it ran with), and not
+    results_dir and profile, which the runner sets."""
     now = profile_params(profile, executed)
-    cell = _cell_params(executed, "parameters") or {}
-    ran = {**{k: v for k, v in cell.items() if k in now and v is not None}, **injected}
+    ran = executed_settings(executed)
+    if ran is None:
+        injected = executed_params(executed)
+        if not injected:
+            return []
+        cell = _cell_params(executed, "parameters") or {}
+        ran = {**{k: v for k, v in cell.items() if k in now and v is not None}, **injected}
     return [f"{k}: ran with {ran[k]!r}, params/{profile} now say {now.get(k)!r}"
             for k in sorted(set(ran) - {"profile", "results_dir"})
-            if ran[k] != now.get(k)]
+            if _as_json(ran[k]) != _as_json(now.get(k))]
+
+
+def _as_json(value) -> str:
+    """A value as the JSON text the notebook records it in (tuples become lists)."""
+    import json
+
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def executed_settings(executed: Path) -> dict | None:
+    """The resolved settings an executed notebook recorded (tickets.notebook.SETTINGS_MIME),
+    or None when it recorded none (executed before they were kept)."""
+    import json
+
+    from tickets.notebook import SETTINGS_MIME
+
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            data = out.get("data") or {}
+            if SETTINGS_MIME in data:
+                return dict(data[SETTINGS_MIME])
+    return None
 
 
 WITHDRAWN = "withdrawn.json"

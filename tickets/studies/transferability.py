@@ -10,8 +10,9 @@ from tickets import attacks
 from tickets.config import AttackConfig, RunConfig
 from tickets.data import Data
 from tickets.evaluation import batched, cached_evaluation, eval_key
-from tickets.recipes import rst_config
+from tickets.recipes import rst_config, with_seed
 from tickets.store import Store
+from tickets.sweeps import seeds_of
 from tickets.train import fit
 
 
@@ -38,22 +39,30 @@ def _transfer(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackCon
 
 
 def transfer_matrix(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackConfig,
-                    n: int, store: Store | None = None, seed: int = 0) -> pd.DataFrame:
+                    n: int, store: Store | None = None, seed: int = 0,
+                    seeds: list[int] | None = None) -> pd.DataFrame:
     """Accuracy of the RST of ratio b (columns) on adversarial examples crafted on the RST of
-    ratio a (rows), all searched in cfg's one random network; cached in the store."""
-    acc = _transfer(cfg, ratios, data, attack, n, store, seed)["acc"]
+    ratio a (rows), all searched in one random network; cached in the store. `seeds`: the search
+    seeds (tickets.sweeps.seeds_of; None: cfg's own), each its own random network and tickets;
+    the matrix is the mean over them. `seed` seeds the attack's random starts."""
+    accs = [_transfer(with_seed(cfg, s), ratios, data, attack, n, store, seed)["acc"]
+            for s in seeds_of(cfg, seeds)]
     m = pd.DataFrame(index=pd.Index(ratios, name="crafted on"),
                      columns=pd.Index(ratios, name="evaluated on"), dtype=float)
     for a in ratios:
         for b in ratios:
-            m.loc[a, b] = acc[f"{a}->{b}"]
+            m.loc[a, b] = float(np.mean([acc[f"{a}->{b}"] for acc in accs]))
     return m
 
 
 def transfer_outcomes(cfg: RunConfig, ratios: list[float], data: Data, attack: AttackConfig,
-                      n: int, store: Store | None = None, seed: int = 0) -> dict[str, str]:
-    """The per-image outcomes (0/1 strings) of every cell 'a->b' of transfer_matrix."""
-    return _transfer(cfg, ratios, data, attack, n, store, seed)["correct"]
+                      n: int, store: Store | None = None, seed: int = 0,
+                      seeds: list[int] | None = None) -> dict[str, list[str]]:
+    """The per-image outcomes (0/1 strings) of every cell 'a->b' of transfer_matrix: a list
+    with one string per search seed, in the order of `seeds`."""
+    per_seed = [_transfer(with_seed(cfg, s), ratios, data, attack, n, store, seed)["correct"]
+                for s in seeds_of(cfg, seeds)]
+    return {cell: [c[cell] for c in per_seed] for cell in per_seed[0]}
 
 
 def diagonal_and_transfer(m: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
