@@ -163,6 +163,11 @@ def test_reported_autoattack_accuracy_is_the_worst_case_over_every_attack():
     assert cols["aa"] <= min(cols["aa_alone"], 3 / 4)
     assert cols["aa_attack"].startswith("worst case per image of PGD-5 and APGD-CE alone")
     assert evaluation.aa_columns({"pgd_correct": "1"}, SPEC)["aa"] is None
+    # the label of AutoAttack's part is the one the run recorded, not the spec's guess
+    ran = {**stored, "aa_attack": "AutoAttack rand (APGD-CE, APGD-DLR, EOT 7) linf eps=8/255"}
+    assert evaluation.aa_columns(ran, SPEC)["aa_attack"] == (
+        "worst case per image of PGD-5 and AutoAttack rand (APGD-CE, APGD-DLR, EOT 7) linf "
+        "eps=8/255")
 
 
 def test_validation_columns_come_from_the_selected_epoch(tmp_path, cfg):

@@ -114,7 +114,7 @@ def test_amendments_start_with_rst8_and_travel_with_their_claims():
     assert v.amendments[0]["part"] == "rst-8/transfer"
     assert all(a["part"] == registry.EVERY_PART or a["part"].startswith("rst-8/")
                for a in v.amendments)
-    assert len(v.amendments) == 2
+    assert len(v.amendments) == 3  # the threshold, the three seeds, and every part's method
     p = v.parts[0]
     assert p["threshold"] == pytest.approx(0.061) and p["rule"] == registry.HALF_EFFECT
     assert "60.0" in p["derivation"] and p["design"]["min_seeds"] == 3

@@ -256,8 +256,9 @@ def aa_columns(strict: dict, spec: EvalSpec) -> dict:
     """The AutoAttack columns of a row from a stored strict evaluation: aa (and aa_correct),
     the per-image worst case over every attack run on AutoAttack's images (PGD on the full
     test subset, PGD again on AutoAttack's images, and AutoAttack's own attacks); aa_alone
-    (and aa_alone_correct), AutoAttack's figure by itself; aa_attack, naming them all. None
-    where AutoAttack did not run."""
+    (and aa_alone_correct), AutoAttack's figure by itself; aa_attack, naming them all, with
+    AutoAttack's part as the run itself recorded it (read from the AutoAttack object, so it
+    names the attacks, queries and EOT draws that ran). None where AutoAttack did not run."""
     if strict.get("aa_correct") is None:
         return {"aa": None, "aa_correct": None, "aa_alone": None, "aa_alone_correct": None,
                 "aa_attack": None}
@@ -267,7 +268,9 @@ def aa_columns(strict: dict, spec: EvalSpec) -> dict:
     worst = worst_case(*runs)
     return {"aa": worst.count("1") / max(len(worst), 1), "aa_correct": worst,
             "aa_alone": strict["aa"], "aa_alone_correct": strict["aa_correct"],
-            "aa_attack": f"{spec.aa_worst_label()} eps={spec.eps * 255:g}/255"}
+            "aa_attack": (f"worst case per image of {spec.pgd_label()} and "
+                          f"{strict['aa_attack']}") if strict.get("aa_attack")
+            else f"{spec.aa_worst_label()} eps={spec.eps * 255:g}/255"}
 
 
 def validation_columns(run: TrainRun) -> dict:
@@ -295,8 +298,14 @@ def describe_scale(profile: str, cfg: RunConfig, data: Data, spec: EvalSpec) -> 
     recal = (f"; BatchNorm statistics re-estimated on {min(tc.bn_recalibrate, len(data.train)):,}"
              f" clean training images every epoch (not in the papers)"
              if tc.bn_recalibrate else "")
-    aa = (f"; AutoAttack figures: {spec.aa_worst_label()} on {spec.aa_n} test images"
-          if spec.aa_n else "")
+    if spec.aa_n and spec.aa_version == "rand":  # a randomised model (study 08's R2S)
+        aa = (f"; AutoAttack figures: {aa_attack_label('rand', spec.aa_attacks_run())} at the "
+              f"study's EOT draws on {spec.aa_n} test images, each image's worst case over "
+              f"repeated evaluations")
+    elif spec.aa_n:
+        aa = f"; AutoAttack figures: {spec.aa_worst_label()} on {spec.aa_n} test images"
+    else:
+        aa = ""
     paper = ""
     if spec.paper_protocol:
         ta = tc.test_attack
