@@ -153,7 +153,7 @@ def test_rederive_reproduces_every_interval(tmp_path, capsys):
     assert "0 mismatch(es)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("tamper", ["low", "bits", "drop"])
+@pytest.mark.parametrize("tamper", ["low", "bits", "drop", "outcome"])
 def test_rederive_finds_a_changed_or_missing_record(tmp_path, capsys, tamper):
     records = json.loads(json.dumps(_some_records()))
     part = records["rst-4"]["parts"][0]
@@ -162,6 +162,8 @@ def test_rederive_finds_a_changed_or_missing_record(tmp_path, capsys, tamper):
     elif tamper == "bits":  # one seed of side a loses its first images' outcomes
         a = part["interval"]["a"]
         a["bits"] = "AAAA" + a["bits"][4:]
+    elif tamper == "outcome":  # the stated outcome is not the one its interval gives
+        part["outcome"] = "supported" if part["outcome"] != "supported" else "contradicted"
     else:
         del part["interval"]["a"]
     folder = _report(tmp_path, records)

@@ -4,7 +4,8 @@ Every part record carries what its interval was computed from (`interval`: the m
 level, and the inputs: per-image outcomes of both sides per seed as packed bits, or the
 per-seed values, or the accuracies of a normal interval). This command recomputes each
 interval and its one-sided p-values from those inputs alone, prints old against new, and
-exits with status 1 when any differs or cannot be re-derived:
+exits with status 1 when any differs or cannot be re-derived, or when the outcome the record
+states is not the one its interval and threshold give:
 
     python -m tickets.claims.rederive reports/cpu
 
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from tickets.stats import (
+    INCONCLUSIVE,
     Difference,
     decode_values,
     exact,
@@ -72,7 +74,20 @@ def check_part(part: dict) -> tuple[Difference | None, str]:
             p = new.p_beyond(part["threshold"], side * part["expected_sign"])
             if not _close(part[key], p):
                 bad.append(key)
+    if part.get("outcome") is not None and part["outcome"] != regraded(part, new):
+        bad.append("outcome")
     return new, ("differs in " + ", ".join(bad)) if bad else ""
+
+
+def regraded(part: dict, new: Difference) -> str:
+    """The outcome the part's rule gives on the re-derived interval: inconclusive when the
+    record says why it is not graded (its `uninformative` reason) or when it rests on fewer
+    seeds than its design needs; else the interval against the threshold
+    (tickets.claims.base.Part.outcome)."""
+    need = (part.get("design") or {}).get("min_seeds", 1)
+    if part.get("uninformative") or new.n_seeds < 2 or new.n_seeds < need:
+        return INCONCLUSIVE
+    return new.outcome(part["expected_sign"], part["threshold"])
 
 
 def check_report(folder: str | Path) -> tuple[list[dict], int]:
@@ -120,4 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-__all__ = ["rederive", "check_part", "check_report", "main"]
+__all__ = ["rederive", "regraded", "check_part", "check_report", "main"]
