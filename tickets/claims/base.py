@@ -215,18 +215,24 @@ def outcome_matrix(rows: pd.DataFrame, col: str = "pgd_correct") -> np.ndarray:
 
 
 def compare(a: pd.DataFrame, b: pd.DataFrame, col: str = "pgd_correct",
-            col_b: str | None = None, seed: int = 0) -> Difference:
+            col_b: str | None = None, seed: int = 0, first_shared: bool = False
+            ) -> Difference:
     """Paired difference of two models' accuracies (a minus b) over the same images and the
     same search seeds (tickets.stats.seed_interval). A side with a single row (one seed) is
     set against every seed of the other; the difference then counts as one seed (the single
-    side's seed noise is unknown), so it is shown but not graded. `seed` is kept for callers
-    of the earlier bootstrap; the interval is a closed form and draws nothing."""
+    side's seed noise is unknown), so it is shown but not graded. Both sides must have the
+    same images, unless first_shared: then the first images both have (one side attacked on
+    fewer, say AutoAttack on the first aa_n). `seed` is kept for callers of the earlier
+    bootstrap; the interval is a closed form and draws nothing."""
     ma, mb = outcome_matrix(a, col), outcome_matrix(b, col_b or col)
     seeds = min(ma.shape[0], mb.shape[0])
     if ma.shape[0] != mb.shape[0]:
         if seeds != 1:
             raise ValueError(f"seed counts differ: {ma.shape[0]} against {mb.shape[0]}")
         ma, mb = np.broadcast_arrays(ma, mb)
+    if ma.shape[1] != mb.shape[1] and not first_shared:
+        raise ValueError(f"image counts differ: {ma.shape[1]} against {mb.shape[1]} (pass "
+                         f"first_shared=True to compare the first images both have)")
     n = min(ma.shape[1], mb.shape[1])
     d = seed_interval(ma[:, :n], mb[:, :n])
     return replace(d, n_seeds=seeds) if seeds < d.n_seeds else d

@@ -316,8 +316,8 @@ def verdict_r2s(rows: pd.DataFrame, member_rows: pd.DataFrame, worst: pd.DataFra
                        "its best member": outcome_matrix(best, "pgd_correct")[:, :n]})
     parts = [registered("rst-9/r2s", f"R2S under the per-image worst case over every attack "
                         f"minus its best member (r={best_r:g}), first {n} images",
-                        compare(worst, best, "outcomes", "pgd_correct"), why)]
-    paper_gain = compare(paper, best, "outcomes", "pgd_correct")
+                        compare(worst, best, "outcomes", "pgd_correct", first_shared=True), why)]
+    paper_gain = compare(paper, best, "outcomes", "pgd_correct", first_shared=True)
     means = mean_by(adv, "evaluation", "accuracy")
     ours = (f"R2S {pct(paper['accuracy'].mean())} under the paper's protocol (mean over draws); "
             f"{pct(worst['accuracy'].mean())} under the per-image worst case over "
