@@ -171,7 +171,9 @@ def dynamics(runs: dict[tuple[str, float, int], TrainRun], data: Data, n_probes:
     """Kernel distance and output gap between each sparse run and the dense run of its seed
     (runs as study() returns them), at every epoch (0 = init), on n_probes clean test images
     and on PGD examples against the dense net of that epoch; a row per (method, sparsity,
-    seed, epoch). Cached per run. method is the NTK's (tickets.ntk.empirical_ntk):
+    seed, epoch). Cached per run. These test-image values are only graded: awt-2 chooses
+    its baseline on validation (tickets.claims.awt.verdict_awt_dynamics), never on them.
+    method is the NTK's (tickets.ntk.empirical_ntk):
     with a few probes, per-example Jacobians were about 10x faster than vjp/jvp products
     for conv4 on the CPU; products never hold a Jacobian, for large nets."""
     store = store or Store()

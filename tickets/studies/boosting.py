@@ -30,6 +30,12 @@ from tickets.store import Store
 from tickets.sweeps import seeds_of
 from tickets.train import TrainRun, fit
 
+# The random re-init's weights come from init seed (the run's own) + REINIT_SEED_OFFSET. A
+# search seed s has init seed s (tickets.recipes.with_seed), so an offset of 1 would give seed
+# s's re-init the very initial weights of seed s + 1; 1000 keeps the re-inits apart from every
+# search seed's init as long as the seeds run stay below 1000.
+REINIT_SEED_OFFSET = 1000
+
 
 def boost_config(cfg: RunConfig, **kw) -> RunConfig:
     """Weight training of cfg's network as a masked model (fixed mode, all-ones mask for the
@@ -57,13 +63,22 @@ def retrain(cfg: RunConfig, masks: dict[str, torch.Tensor], label: str, data: Da
             adversary: str | None = None, adv_steps: int | None = None,
             width: float | None = None, store: Store | None = None, progress: bool = True
             ) -> TrainRun:
-    """Train the weights under a mask from the init (rewind) or from fresh weights (reinit)."""
+    """Train the weights under a mask from the init (rewind) or from fresh weights (reinit:
+    init seed + REINIT_SEED_OFFSET, see start_state)."""
     kept = density(masks)
+    start = f"reinit+{REINIT_SEED_OFFSET}" if reinit else "rewind"  # the run's key (cfg.tag)
     wcfg = boost_config(cfg, epochs=epochs, warmup=warmup, remaining=kept, width=width,
                          adversary=adversary, adv_steps=adv_steps,
-                         tag=f"{label}:{'reinit' if reinit else 'rewind'}:{mask_tag(masks)}")
-    state = with_masks(init_state(wcfg.model, seed_offset=1 if reinit else 0), masks)
+                         tag=f"{label}:{start}:{mask_tag(masks)}")
+    state = with_masks(start_state(wcfg.model, reinit), masks)
     return fit(wcfg, data, store, progress, init_state=state)
+
+
+def start_state(model_cfg, reinit: bool = False) -> dict:
+    """The unmasked initial state a retraining starts from: the network's own init (rewind), or
+    weights drawn at init seed + REINIT_SEED_OFFSET (random re-init), which no search seed's
+    network shares."""
+    return init_state(model_cfg, seed_offset=REINIT_SEED_OFFSET if reinit else 0)
 
 
 def dense_at(cfg: RunConfig, data: Data, epochs: int | None = None, width: float | None = None,
@@ -280,7 +295,7 @@ def collapse_table(t: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-__all__ = ["boost_config", "pretrain", "ticket_masks",
+__all__ = ["REINIT_SEED_OFFSET", "boost_config", "pretrain", "ticket_masks", "start_state",
            "retrain", "dense_at", "convergence", "ratio_sweep", "early_boost", "early_accuracy",
            "fgsm_ticket_cost", "mean_curves", "passes_to_reach", "capacity", "collapse_table",
            "iterative_magnitude_pruning"]

@@ -17,13 +17,19 @@ from tickets.sweeps import seeds_of
 from tickets.train import fit
 
 KINDS = ("RST", "FT-Inherit", "FT-Reinit")
+# FT-Reinit's weights come from init seed (the search seed's) + REINIT_SEED_OFFSET. A search
+# seed s has init seed s (tickets.recipes.with_seed), so an offset of 1 would draw seed s's
+# FT-Reinit weights with seed s + 1's init seed; 1000 keeps them apart from every search
+# seed's as long as the seeds run stay below 1000.
+REINIT_SEED_OFFSET = 1000
 
 
 def reinit_state(inherit: dict, cfg: RunConfig) -> dict:
     """A fixed-mask state with inherit's masks (and BatchNorm) but weights drawn afresh
-    (Kaiming normal, the next init seed)."""
-    fresh = build_from_config(cfg_replace(cfg.model, init="kaiming_normal",
-                                          init_seed=cfg.model.init_seed + 1)).state_dict()
+    (Kaiming normal, init seed + REINIT_SEED_OFFSET)."""
+    fresh = build_from_config(cfg_replace(
+        cfg.model, init="kaiming_normal",
+        init_seed=cfg.model.init_seed + REINIT_SEED_OFFSET)).state_dict()
     return {k: (fresh[k] if k.endswith("weight") else v) for k, v in inherit.items()}
 
 
@@ -41,11 +47,14 @@ def lottery(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
         inherit = fixed_mask_state(rst_run.model("best", device="cpu"))
         for label, state in (("FT-Inherit", inherit),
                              ("FT-Reinit", reinit_state(inherit, scfg))):
+            # the run's key (cfg.tag) names FT-Reinit's seed offset: the init state is not
+            # hashed, so a stored run drawn under another offset is never reused
+            start = f"{label}+{REINIT_SEED_OFFSET}" if label == "FT-Reinit" else label
             ft_cfg = cfg_replace(rst_cfg, **{"train.trainable": "weights", "train.lr": ft_lr,
-                                             "tag": f"{label}:{config_hash(rst_cfg)}"})
+                                             "tag": f"{start}:{config_hash(rst_cfg)}"})
             run = fit(ft_cfg, data, store, progress, init_state=state)
             rows.append(two_protocol_row(run, data, spec, store, kind=label, remaining=float(r)))
     return pd.DataFrame(rows)
 
 
-__all__ = ["lottery", "reinit_state", "KINDS"]
+__all__ = ["lottery", "reinit_state", "KINDS", "REINIT_SEED_OFFSET"]
