@@ -187,14 +187,28 @@ def test_seeds_are_paired_seed_by_seed():
     (0.0, None, CONTRADICTED), (-0.05, None, CONTRADICTED), (0.067, 30, INCONCLUSIVE)])
 def test_verdict_aa_gap(gap, n, expected):
     rows = three([{"kind": "RST", "seed": 0, "aa_n": N, "aa": 0.3,
-                          "pgd_on_aa_images": 0.3 + gap, "aa_correct": model(0.0, n=n),
+                          "pgd_on_aa_images": 0.3 + gap, "aa_correct": model(min(gap, 0), n=n),
+                          "aa_alone": 0.3, "aa_alone_correct": model(0.0, n=n),
                           "pgd_on_aa_correct": model(gap, n=n)},
                          {"kind": "dense", "seed": 0, "aa_n": N, "aa": 0.3,
                           "pgd_on_aa_images": 0.32, "aa_correct": model(0.0),
+                          "aa_alone": 0.3, "aa_alone_correct": model(0.0),
                           "pgd_on_aa_correct": model(0.02)}])
     check(cr.verdict_aa_gap(rows), expected)
     if n is None:
         assert cr.verdict_aa_gap(rows[rows["seed"] == 0]).verdict == INCONCLUSIVE
+
+
+def test_verdict_aa_gap_grades_autoattack_alone_not_the_worst_case_with_pgd():
+    """The reported worst case of AutoAttack and PGD is at or below PGD on every image, so the
+    gap is graded on AutoAttack by itself: where AutoAttack alone is no stronger than PGD, the
+    claim is contradicted even though the worst case sits below PGD."""
+    rows = three([{"kind": "RST", "seed": 0, "aa_n": N, "aa": 0.25, "aa_alone": 0.45,
+                   "pgd_on_aa_images": 0.45, "aa_correct": model(-0.15),
+                   "aa_alone_correct": model(0.05), "pgd_on_aa_correct": model(0.05)}])
+    v = cr.verdict_aa_gap(rows)
+    check(v, CONTRADICTED)
+    assert all(abs(p["estimate"]) < 1e-12 for p in v.parts)
 
 
 def test_verdict_aa_gap_not_run():
@@ -283,20 +297,30 @@ def _fractions(shift: float) -> list[float]:
     return [float(c) for c in model(shift)]
 
 
+def _worst(rows: pd.DataFrame) -> pd.DataFrame:
+    """The per-seed worst case over every attack row, as study 08 computes it."""
+    from tickets.studies.r2s_attacks import worst_case_rows
+
+    return pd.DataFrame([{**worst_case_rows(g.to_dict("records")), "seed": sd}
+                         for sd, g in rows.groupby("seed")])
+
+
 @pytest.mark.parametrize("paper,adaptive,expected", [
-    (0.15, 0.10, SUPPORTED),        # the gain survives the strongest attack
+    (0.15, 0.10, SUPPORTED),        # the gain survives every attack at once
     (0.15, -0.10, CONTRADICTED),    # the adaptive attack takes the gain and more
     (0.15, 0.0, INCONCLUSIVE),      # the adaptive attack takes the whole gain
 ])
-def test_verdict_r2s_is_graded_on_the_strongest_attack(paper, adaptive, expected):
+def test_verdict_r2s_is_graded_on_the_worst_case_over_every_attack(paper, adaptive, expected):
     ev = [("clean", 0.3), ("1 paper: PGD on a random member", paper),
           ("2 exact expectation of the loss", adaptive), ("3 EOT-PGD", adaptive + 0.02)]
     rows = three([{"evaluation": e, "accuracy": 0.4 + s, "n": N, "seed": 0,
                    "outcomes": _fractions(s)} for e, s in ev])
     members = three([row(0.0, remaining=0.1), row(-0.05, remaining=0.5)])
-    v = cr.verdict_r2s(rows, members)
+    v = cr.verdict_r2s(rows, members, _worst(rows))
     check(v, expected)
-    assert "exact expectation" in v.reason, "the strongest evaluation is named"
+    assert "worst case over every attack" in v.parts[0]["name"]
+    assert v.parts[0]["estimate"] == pytest.approx(adaptive, abs=1e-9)
+    assert "exact expectation" in v.ours, "the lowest mean over draws is still named"
 
 
 # ---- boosting tickets ---------------------------------------------------------------------
@@ -416,17 +440,30 @@ def test_verdict_awt_width(narrow_gap, wide_gap, expected):
     check(ca.verdict_awt_width(t), expected)
 
 
-def test_verdict_r2s_finds_the_strongest_attack_on_the_images_all_share():
-    """AutoAttack on the first 200 images only: it is the strongest there, and the part
-    compares it with the best member on those same images."""
+def test_compare_refuses_sides_on_different_images_unless_asked():
+    from tickets.claims.base import compare
+
+    a = three([{"pgd_correct": model(0.05)}])
+    b = three([{"pgd_correct": model(0.0)[:200]}])
+    with pytest.raises(ValueError, match="image counts differ"):
+        compare(a, b)
+    assert compare(a, b, first_shared=True).n_images == 200
+
+
+def test_verdict_r2s_grades_the_images_every_attack_shared():
+    """AutoAttack on the first 200 images only: the worst case covers those 200, and the part
+    compares them with the best member on those same images. A draw that was wrong on an
+    image (a share below 1) makes the image count as broken."""
     ev = [("clean", 0.0, N), ("1 paper: PGD on a random member", 0.15, N),
           ("2 exact expectation of the loss", 0.05, N),
           ("4 AutoAttack (rand version)", -0.10, 200)]
     rows = three([{"evaluation": e, "accuracy": 0.4 + sh, "n": n, "seed": 0,
                    "outcomes": _fractions(sh)[:n]} for e, sh, n in ev])
     members = three([row(0.0, remaining=0.1)])
-    v = cr.verdict_r2s(rows, members)
-    assert "AutoAttack" in v.parts[0]["name"] and v.parts[0]["n_images"] == 200
+    v = cr.verdict_r2s(rows, members, _worst(rows))
+    assert "first 200 images" in v.parts[0]["name"] and v.parts[0]["n_images"] == 200
+    halves = rows.assign(outcomes=[[0.8 if x == 1.0 else x for x in o] for o in rows["outcomes"]])
+    assert _worst(halves)["accuracy"].max() == 0.0
 
 
 def test_a_curve_or_a_gap_at_chance_is_inconclusive():
@@ -437,24 +474,33 @@ def test_a_curve_or_a_gap_at_chance_is_inconclusive():
     one_class = "".join("1" if i % 10 == 0 else "0" for i in range(N))
     flat = three([{"pgd": 0.1, "clean": 0.1, "pgd_correct": one_class, "n_test": N,
                    "seed": 0, "kind": "RST", "remaining": r, "val_pgd": 0.1}
-                  for r in (0.01, 0.1, 0.5)])
+                  for r in (0.01, 0.1, 0.7)])
     v = cr.verdict_inverted_u(flat)
     check(v, INCONCLUSIVE)
     assert all("chance" in p["uninformative"] for p in v.parts)
     rows = three([{"kind": "RST", "seed": 0, "aa_n": N, "aa": 0.1,
-                   "pgd_on_aa_images": 0.1, "aa_correct": one_class,
-                   "pgd_on_aa_correct": one_class}])
+                   "pgd_on_aa_images": 0.1, "aa_correct": one_class, "aa_alone": 0.1,
+                   "aa_alone_correct": one_class, "pgd_on_aa_correct": one_class}])
     v = cr.verdict_aa_gap(rows)
     check(v, INCONCLUSIVE)
     assert all("chance" in p["uninformative"] for p in v.parts)
-    # one ratio above chance: its comparisons with the floor stay inconclusive (either side
-    # at chance), as the chance rule says for every part
+    # a learned peak over ends at chance: the ends' collapse is the claim itself, so those
+    # parts are graded (the chance rule looks at the peak)
     learned = flat.copy()
     learned.loc[learned["remaining"] == 0.1, ["pgd_correct", "val_pgd"]] = [model(0.0), 0.4]
     v = cr.verdict_inverted_u(learned)
-    check(v, INCONCLUSIVE)
-    assert all("r=0.1" not in p["uninformative"] and "chance" in p["uninformative"]
-               for p in v.parts)
+    assert all(p["outcome"] == SUPPORTED and p["uninformative"] == "" for p in v.parts[:2])
+
+
+def test_rst2_end_parts_need_the_papers_collapse_ratios():
+    sweep = _sweep({0.03: 0.0, 0.1: 0.15, 0.3: 0.05})
+    v = cr.verdict_inverted_u(sweep)
+    assert [p["outcome"] for p in v.parts[:2]] == [INCONCLUSIVE, INCONCLUSIVE]
+    assert "above the paper's collapse at 0.01" in v.parts[0]["uninformative"]
+    assert "below the paper's collapse at 0.7" in v.parts[1]["uninformative"]
+    wide = _sweep({0.01: 0.0, 0.1: 0.15, 0.7: 0.05})
+    assert [p["outcome"] for p in cr.verdict_inverted_u(wide).parts[:2]] == [SUPPORTED,
+                                                                            SUPPORTED]
 
 
 def _at(acc: float, n: int = N, offset: int = 0) -> str:
@@ -518,6 +564,7 @@ def test_choices_in_verdicts_follow_validation_not_test():
     assert all("minus xavier_normal" in p["name"] for p in v.parts)
     with pytest.raises(ValueError, match="val_pgd"):
         cr.verdict_existence(rst.drop(columns="val_pgd"), dense)
+
 
 # ---- boosting and AWT: choices fixed in advance or made on validation ---------------------
 def _dynamics(values: dict[str, float]) -> pd.DataFrame:
