@@ -141,8 +141,9 @@ DESIGNS: dict[str, Design] = {d.key: d for d in (
     _D("boost-1/early-lead", "boost-1", "the boosting ticket (smallest pruning lr) minus the "
        "winning ticket (largest), mean validation PGD accuracy over the first epochs", 1, 0.0,
        DIRECTION, _SIGN, attack="validation PGD of the training history"),
-    _D("boost-1/window", "boost-1", "the boost over re-init inside 60-90 % pruned minus outside "
-       "(each the largest, on validation)", 1, 0.0, DIRECTION, _SIGN,
+    _D("boost-1/window", "boost-1", "the boost over re-init at the swept pruned fraction nearest "
+       "75 % (inside 60-90 %) minus the boost at each swept fraction outside 60-90 %, one part "
+       "per outside fraction, fixed by the design", 1, 0.0, DIRECTION, _SIGN,
        attack="validation PGD of the training history"),
     _D("boost-2/parity", "boost-2", "the FGSM-found ticket retrained with PGD minus dense "
        "PGD-AT", 1, -0.01, MATCH, "the paper calls its ticket (45.73) a match for dense PGD-AT "
@@ -160,10 +161,12 @@ DESIGNS: dict[str, Design] = {d.key: d for d in (
     _D("awt-1/baseline", "awt-1", "AWT minus the best baseline mask (chosen on validation), per "
        "sparsity", 1, 0.0, DIRECTION, _SIGN),
     _D("awt-2/kernel", "awt-2", "per seed, AWT's mean kernel distance to the dense net over "
-       "training minus the closest baseline's (PGD probes); an interval over seeds", -1, 0.0,
+       "training minus the baseline's of the best mean validation robust accuracy at that "
+       "sparsity (as awt-1; PGD probes); an interval over seeds", -1, 0.0,
        DIRECTION, _SIGN, attack="PGD probes against the dense net"),
     _D("awt-2/output", "awt-2", "per seed, AWT's mean output gap to the dense net over training "
-       "minus the closest baseline's (PGD probes); an interval over seeds", -1, 0.0, DIRECTION,
+       "minus the baseline's of the best mean validation robust accuracy at that sparsity (as "
+       "awt-1; PGD probes); an interval over seeds", -1, 0.0, DIRECTION,
        _SIGN, attack="PGD probes against the dense net"),
     _D("awt-3/width", "awt-3", "per image, (dense minus AWT) at the narrowest width minus at "
        "the widest", 1, 0.0, DIRECTION, _SIGN),
@@ -234,6 +237,33 @@ AMENDMENTS: tuple[Amendment, ...] = (
               "searches against the cpu report's 300-min budget"),
     Amendment("2026-12-02", "rst-8/transfer", "study 01's seed-0 tickets alone",
               "the tickets of each of the three search seeds", "a part is graded on 3 seeds"),
+    Amendment("2026-12-02", "boost-1/window", "the largest boost inside 60-90 % minus the "
+              "largest outside, both picked on the accuracies the part grades",
+              "the fraction nearest 75 % minus each outside fraction, one part each",
+              "picking both ends on the graded accuracies biases the part"),
+    Amendment("2026-12-02", "awt-2/kernel", "the baseline closest to the dense net on the "
+              "graded test probes", "the baseline of the best mean validation robust accuracy "
+              "(as awt-1); inconclusive when AWT, the baseline or dense is at chance",
+              "a choice made on the graded values; a net that learned nothing is far from "
+              "dense trivially"),
+    Amendment("2026-12-02", "awt-2/output", "the closest baseline on the graded test probes",
+              "the baseline of the best mean validation robust accuracy; the chance rule",
+              "as awt-2/kernel"),
+    Amendment("2026-12-02", "boost-3/collapse", "the chance rule on all four nets",
+              "the chance rule on the dense nets and the widest ticket, not the narrowest "
+              "ticket", "the narrow ticket falling to chance is the collapse the claim "
+              "describes"),
+    Amendment("2026-12-02", "awt-3/width", "the chance rule on all four nets",
+              "the chance rule on the dense nets and the widest AWT, not the narrowest AWT",
+              "narrow AWT falling furthest behind dense is the claimed effect"),
+    Amendment("2026-12-02", "awt-3/width", "cpu widths 0.125 and 0.5", "cpu widths 0.25 and 0.5",
+              "dense PGD-AT at width 0.125 sat at 3.9 % PGD (chance) in the last cpu report, so "
+              "the part could show nothing; registered before the re-run's results"),
+    Amendment("2026-12-02", "rst-6/rst-reinit", "FT-Reinit weights drawn at init seed + 1",
+              "at init seed + 1000", "seed + 1 is the next search seed's random network, so "
+              "the seeds were not independent replicates"),
+    Amendment("2026-12-02", "boost-1/early-lead", "re-init weights drawn at init seed + 1",
+              "at init seed + 1000", "as rst-6: seed + 1 is the next search seed's network"),
     Amendment("2026-12-02", EVERY_PART, "single-seed parts graded; the percentile bootstrap over "
               "seeds and images", "parts need 3 seeds per side to be graded; the interval "
               "covers seed and image noise (tickets.stats.seed_interval); a comparison with "
