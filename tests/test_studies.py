@@ -298,7 +298,7 @@ def test_transfer_over_seeds_keeps_each_seeds_outcomes_and_averages_the_matrix(r
                                                 seeds=[s]) for s in (0, 1)]
     assert np.allclose(m.to_numpy(), (per_seed[0].to_numpy() + per_seed[1].to_numpy()) / 2)
     verdict = claims.verdict_transfer(m, both)
-    assert [p.difference.n_seeds for p in verdict.parts] == [2]
+    assert [p["n_seeds"] for p in verdict.parts] == [2]
 
 
 def test_r2s_evaluations_are_separately_cached_and_consistent(rst_cfg, synth, rst_store):
