@@ -153,6 +153,18 @@ def test_rederive_reproduces_every_interval(tmp_path, capsys):
     assert "0 mismatch(es)" in capsys.readouterr().out
 
 
+def test_rederive_skips_the_records_of_a_withdrawn_notebook(tmp_path):
+    records = json.loads(json.dumps(_some_records()))
+    records["rst-4"]["notebook"] = "03_sparsity_pattern"
+    records["rst-4"]["parts"][0]["low"] -= 0.001  # would be a mismatch
+    folder = _report(tmp_path, records)
+    assert check_report(folder)[1] == 1
+    (folder / "withdrawn.json").write_text(json.dumps({"03_sparsity_pattern": "re-run pending"}))
+    rows, bad = check_report(folder)
+    assert bad == 0 and [r["status"] for r in rows if r["claim"] == "rst-4"] == [
+        "withdrawn, not in the index: skipped"]
+
+
 @pytest.mark.parametrize("tamper", ["low", "bits", "drop", "outcome"])
 def test_rederive_finds_a_changed_or_missing_record(tmp_path, capsys, tamper):
     records = json.loads(json.dumps(_some_records()))

@@ -9,7 +9,9 @@ states is not the one its interval and threshold give:
 
     python -m tickets.claims.rederive reports/cpu
 
-(the report folder holds results/<claim>.json, as tickets.notebook.record_verdict writes).
+(the report folder holds results/<claim>.json, as tickets.notebook.record_verdict writes). The
+records of a notebook the folder's withdrawn.json names are skipped and listed as such: the
+index shows none of their parts.
 """
 
 from __future__ import annotations
@@ -96,9 +98,16 @@ def check_report(folder: str | Path) -> tuple[list[dict], int]:
     files = sorted((Path(folder) / "results").glob("*.json"))
     if not files:
         raise FileNotFoundError(f"no records in {Path(folder) / 'results'}: pass a report folder")
+    void_file = Path(folder) / "withdrawn.json"  # tickets.report.checks.WITHDRAWN
+    void = json.loads(void_file.read_text()) if void_file.exists() else {}
     rows, bad = [], 0
     for f in files:
         record = json.loads(f.read_text())
+        if record.get("notebook") in void:  # the index shows no part of a withdrawn record
+            rows.append({"claim": record.get("claim", f.stem), "part": "(all parts)",
+                         "old": None, "new": None, "percent": True,
+                         "status": "withdrawn, not in the index: skipped"})
+            continue
         for part in record.get("parts", []):
             new, why = check_part(part)
             bad += bool(why)
