@@ -11,15 +11,23 @@ from tickets.store import atomic_write_bytes
 
 
 def to_html(executed: Path) -> Path:
-    """The executed notebook as an HTML page beside it, without code or prompts."""
+    """The executed notebook as an HTML page beside it, without code or prompts, and without
+    the resolved settings the notebook kept for the report's stale check
+    (tickets.notebook.SETTINGS_MIME: printed as a table above them already)."""
     import nbformat
     from nbconvert import HTMLExporter
 
+    from tickets.notebook import SETTINGS_MIME
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs if SETTINGS_MIME not in o.get("data", {})]
     exporter = HTMLExporter()
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    body, _ = exporter.from_notebook_node(nb)
     out = executed.with_suffix(".html")
     atomic_write_bytes(out, body.encode())
     return out
