@@ -9,6 +9,7 @@ from tickets.config import RunConfig, config_hash
 from tickets.config import replace as cfg_replace
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, two_protocol_row
+from tickets.executor import train_all
 from tickets.masks import fixed_mask_state
 from tickets.models import build_from_config
 from tickets.recipes import rst_config, with_seed
@@ -39,6 +40,10 @@ def lottery(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSpec,
     """RST, FT-Inherit and FT-Reinit per ratio and search seed. The fine-tuning runs have the
     search's budget in epochs, adversary and batch."""
     rows = []
+    # the searches through the executor first (two workers by default); the fine-tunings
+    # start from a searched ticket's state, so they train in the loop below
+    train_all([rst_config(with_seed(cfg, s), r) for s in seeds_of(cfg, seeds) for r in ratios],
+              data, store, progress)
     for seed, r in ((s, r) for s in seeds_of(cfg, seeds) for r in ratios):
         scfg = with_seed(cfg, seed)
         rst_cfg = rst_config(scfg, r)

@@ -34,6 +34,7 @@ from tickets.attacks import AA_VERSION_ATTACKS, aa_attack_label
 from tickets.config import RunConfig
 from tickets.data import Data
 from tickets.evaluation import EvalSpec, batched, cached_evaluation, eval_key, validation_columns
+from tickets.executor import train_all
 from tickets.recipes import dense_config, rst_config, with_seed
 from tickets.store import Store
 from tickets.sweeps import seeds_of
@@ -271,6 +272,11 @@ def r2s_evaluation(cfg: RunConfig, ratios: list[float], data: Data, spec: EvalSp
     times (autoattack_rand). The transfer source is the dense
     PGD-AT baseline at dense_lr (study 01's, so its stored run is reused; None: cfg's lr)."""
     rows, worst, members, first = [], [], [], None
+    # a cold store: every member and dense baseline through the executor first (two workers
+    # by default), then the loop below finds them stored
+    train_all([rst_config(with_seed(cfg, s), r) for s in seeds_of(cfg, seeds) for r in ratios]
+              + [dense_config(with_seed(cfg, s), lr=dense_lr) for s in seeds_of(cfg, seeds)],
+              data, store, progress=False)
     for s in seeds_of(cfg, seeds):
         scfg = with_seed(cfg, s)
         sw = switch_of(scfg, ratios, data, n, switch, spec.seed, draws, store)
