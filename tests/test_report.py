@@ -211,9 +211,13 @@ def test_the_cpu_report_trains_through_two_workers_unless_told(monkeypatch):
     from tickets import executor
 
     monkeypatch.delenv(executor.ENV, raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     env = report.profile_environment("cpu")
     assert env == {executor.ENV: "local:2"} and executor.parse(env[executor.ENV]).workers == 2
-    assert report.profile_environment("cpu", tiny=True) == {}
+    assert report.profile_environment("cpu", tiny=True) == {"ONEDNN_MAX_CPU_ISA": "SSE41"}, \
+        "a dry run trains inline, with oneDNN kept off its AVX2 kernels"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
+    assert report.profile_environment("gpu", tiny=True) == {}, "the caller's choice wins"
     assert report.profile_environment("gpu") == {} and report.profile_environment("smoke") == {}
     monkeypatch.setenv(executor.ENV, "inline")
     assert report.profile_environment("cpu") == {}, "the caller's choice wins"

@@ -11,13 +11,24 @@ from tickets.report.params import run_params
 from tickets.report.settings import PROFILE_EXECUTOR
 from tickets.store import Store
 
+# oneDNN's AVX2 kernel for the weight gradient of a 1x1 convolution (ResNet-18's shortcuts)
+# hung on very narrow nets on a 2-core AVX2 machine (torch 2.14.1, float32): a ResNet-18 at width
+# 1/16 never finished its first step and the process ended in a heap corruption; capped at
+# SSE4.1, the same search took 5 s. A dry run's nets are that narrow (widths divided by 8, and
+# the RST-size dense nets narrower still), so its kernels run with oneDNN capped there. The
+# cap costs a dry run about 1.5x in time; the profiles' own nets never meet it.
+DRY_RUN_ENV = {"ONEDNN_MAX_CPU_ISA": "SSE41"}
+
 
 def profile_environment(profile: str, tiny: bool = False) -> dict[str, str]:
     """The environment variables a profile's report sets where the caller has not: the
-    executor of PROFILE_EXECUTOR (not for the tiny dry runs, which train in a moment)."""
+    executor of PROFILE_EXECUTOR, except for the tiny dry runs, which train in a moment and
+    get DRY_RUN_ENV instead."""
     from tickets import executor
 
-    if tiny or profile not in PROFILE_EXECUTOR or os.environ.get(executor.ENV):
+    if tiny:
+        return {k: v for k, v in DRY_RUN_ENV.items() if not os.environ.get(k)}
+    if profile not in PROFILE_EXECUTOR or os.environ.get(executor.ENV):
         return {}
     return {executor.ENV: PROFILE_EXECUTOR[profile]}
 
