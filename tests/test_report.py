@@ -1,3 +1,4 @@
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -491,3 +492,23 @@ def test_a_study_at_another_scale_is_listed_with_its_yaml_reason(tmp_path, monke
     assert report.other_scales(results, "cpu") == [
         {"notebook": "09_boosting", "scale": "cpu: 2000 train; PGD-10",
          "why": "Boosting on 2k images. Each ticket costs three trainings."}]
+
+
+def test_a_dry_run_sets_its_environment_for_the_kernel_alone(tmp_path, monkeypatch):
+    """The kernel gets the dry run's variables (its oneDNN cap, no progress bars, the notebook
+    for the store's ledger); the calling process gets its own environment back, so that
+    workers it spawns later do not inherit them (their numbers would differ from inline runs)."""
+    import papermill
+
+    seen = {}
+
+    def fake_execute(src, dst, **kw):
+        seen.update({k: os.environ.get(k) for k in ("ONEDNN_MAX_CPU_ISA", "TICKETS_PROGRESS")})
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("TICKETS_PROGRESS", "1")
+    nb = report.notebooks(["07"])[0]
+    report.execute(nb, "gpu", tmp_path, tiny=True)
+    assert seen == {"ONEDNN_MAX_CPU_ISA": "SSE41", "TICKETS_PROGRESS": "0"}
+    assert "ONEDNN_MAX_CPU_ISA" not in os.environ and os.environ["TICKETS_PROGRESS"] == "1"

@@ -42,9 +42,13 @@ def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
     out = out_dir / nb.name
     params = run_params(nb, profile, out_dir, extra, tiny, keep)
     t0 = time.perf_counter()
-    os.environ["TICKETS_PROGRESS"] = "0"  # the kernel inherits it: no bars in the report
-    os.environ[Store.NOTEBOOK_ENV_VAR] = nb.stem  # the store's ledger names who asked for a run
-    os.environ.update(profile_environment(profile, tiny))
+    # the kernel inherits these; this process gets its own environment back afterwards (a
+    # dry run's oneDNN cap would otherwise reach the workers that a later caller spawns)
+    kernel_env = {"TICKETS_PROGRESS": "0",  # no bars in the report
+                  Store.NOTEBOOK_ENV_VAR: nb.stem,  # the store's ledger names who asked
+                  **profile_environment(profile, tiny)}
+    before = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
     here = os.getcwd()
     os.chdir(ROOT)
     try:
@@ -53,4 +57,9 @@ def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
                             progress_bar=True, log_output=False)
     finally:
         os.chdir(here)
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return out, time.perf_counter() - t0
