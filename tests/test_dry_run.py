@@ -1,13 +1,12 @@
 """The gpu and paper profiles, dry-run on the CPU: every notebook of the gpu profile, and study
 01 of the paper profile (PAPER_NOTEBOOKS), executed with the profile's own parameters, its
-sizes shrunk (tickets.parameters.tiny). A profile that names a parameter a
-notebook lacks, or a model, attack or method the code cannot run, fails here long before a GPU
-is lent.
+sizes shrunk (tickets.parameters.tiny). A profile that names a parameter a notebook lacks, or
+a model, attack or method the code cannot run, fails here long before a GPU is lent.
 
 The dry runs compute in float32, with oneDNN capped at SSE4.1
 (tickets.report.execute.DRY_RUN_ENV): bf16 autocast on a CPU without bf16 instructions (AVX2
-only) ran a tiny ResNet-18 step 4.4x slower than float32, and the two full bf16 dry runs alone
-took over half an hour there. The GPU's bf16 path is exercised end to end by one notebook of
+only) ran a tiny ResNet-18 step 4.4x slower than float32, and the gpu profile's bf16 dry run
+alone took 18.6 min there. The GPU's bf16 path is exercised end to end by one notebook of
 the gpu profile (04: searches, PGD and FGSM under autocast) and, below the notebooks, by
 tests/test_accel.py (a bf16 search, PGD under autocast)."""
 
@@ -27,7 +26,7 @@ BF16_NOTEBOOK = "04_search_attack"
 # unit-tested in test_train), PGD-7, more ratios and widths. Study 01 meets them all in one
 # notebook (ratios 0.01-0.9 with rst-2's two end parts graded, dense baselines, AutoAttack,
 # the paper protocol); the other nine repeat the gpu dry run's code with other numbers, and
-# took about 18 of the paper dry run's 21 minutes on a 2-core machine. test_profiles checks
+# took about 20 of the paper dry run's 23 minutes on a 2-core AVX2 machine (01: 3.4 min). test_profiles checks
 # that every notebook resolves every paper setting.
 PAPER_NOTEBOOKS = ["01"]
 
@@ -94,7 +93,7 @@ def test_a_gpu_notebook_dry_runs_under_bf16_autocast(tmp_path, monkeypatch):
     # (tickets.report.execute.DRY_RUN_ENV), and is slow enough without its AVX2 ones
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
     monkeypatch.setenv("TICKETS_STORE", str(tmp_path / "store"))
-    nb = next(n for n in report.notebooks() if n.stem == BF16_NOTEBOOK)
+    [nb] = report.notebooks([BF16_NOTEBOOK])
     out = tmp_path / "gpu"
     report.main(["--profile", "gpu", "--tiny", "--out", str(out), "--notebooks", nb.stem])
     assert [p.name for p in out.glob("[0-9][0-9]_*.ipynb")] == [nb.name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from unittest import mock
 
 from tickets.report.layout import KERNEL, ROOT
 from tickets.report.params import run_params
@@ -42,24 +43,19 @@ def execute(nb: Path, profile: str, out_dir: Path, extra: dict | None = None,
     out = out_dir / nb.name
     params = run_params(nb, profile, out_dir, extra, tiny, keep)
     t0 = time.perf_counter()
-    # the kernel inherits these; this process gets its own environment back afterwards (a
+    # the kernel inherits these; patch.dict gives this process its own environment back (a
     # dry run's oneDNN cap would otherwise reach the workers that a later caller spawns)
     kernel_env = {"TICKETS_PROGRESS": "0",  # no bars in the report
                   Store.NOTEBOOK_ENV_VAR: nb.stem,  # the store's ledger names who asked
                   **profile_environment(profile, tiny)}
-    before = {k: os.environ.get(k) for k in kernel_env}
-    os.environ.update(kernel_env)
     here = os.getcwd()
     os.chdir(ROOT)
     try:
-        pm.execute_notebook(os.path.relpath(nb.resolve(), ROOT), os.path.relpath(out.resolve(), ROOT),
-                            parameters=params, kernel_name=KERNEL, cwd=str(nb.parent),
-                            progress_bar=True, log_output=False)
+        with mock.patch.dict(os.environ, kernel_env):
+            pm.execute_notebook(os.path.relpath(nb.resolve(), ROOT),
+                                os.path.relpath(out.resolve(), ROOT), parameters=params,
+                                kernel_name=KERNEL, cwd=str(nb.parent), progress_bar=True,
+                                log_output=False)
     finally:
         os.chdir(here)
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return out, time.perf_counter() - t0
