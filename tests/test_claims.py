@@ -407,11 +407,11 @@ def test_verdict_awt_parity(awt, base, expected):
     check(ca.verdict_awt_parity(three(rows)), expected)
 
 
-@pytest.mark.parametrize("awt,expected", [(0.1, SUPPORTED), (0.9, CONTRADICTED),
-                                          (0.5, INCONCLUSIVE)])
-def test_verdict_awt_dynamics(awt, expected):
-    """Graded over seeds: each seed's mean over epochs, AWT minus the baseline (a single one
-    here, so no choice on validation is needed)."""
+@pytest.mark.parametrize("awt,side", [(0.1, "below"), (0.9, "above"), (0.5, "covers")])
+def test_verdict_awt_dynamics(awt, side):
+    """Each seed's mean over epochs, AWT minus the baseline (a single one here, so no choice
+    on validation is needed), with a t interval over seeds; shown, never graded: every seed
+    measures on the same few probes, whose noise no interval here covers."""
     rows = []
     for seed in range(3):
         for s in (0.8, 0.9):
@@ -423,11 +423,17 @@ def test_verdict_awt_dynamics(awt, expected):
                           "kernel_distance_adv": 0.5 - noise, "output_gap_adv": 0.5 - noise}]
     t = pd.DataFrame(rows)
     v = ca.verdict_awt_dynamics(t)
-    check(v, expected)
+    check(v, INCONCLUSIVE)
     assert all(p["n_seeds"] == 3 and p["unit"] == "seeds" for p in v.parts)
+    assert all(p["uninformative"] == ca.PROBE_NOISE and p["outcome"] == INCONCLUSIVE
+               for p in v.parts)
+    where = {"below": lambda p: p["high"] < 0, "above": lambda p: p["low"] > 0,
+             "covers": lambda p: p["low"] < 0 < p["high"]}[side]
+    assert all(where(p) for p in v.parts), [(p["low"], p["high"]) for p in v.parts]
+    assert "kernel distance" in v.ours and "snip" in v.ours and "0.8" not in v.ours.split(":")[0]
     one = ca.verdict_awt_dynamics(t[t["seed"] == 0].drop(columns="seed"))  # epochs of one run
     assert one.verdict == INCONCLUSIVE and "3 or more seeds" in one.note
-    assert all(p["uninformative"] == "single seed" for p in one.parts)
+    assert all(p["n_seeds"] == 1 for p in one.parts)
     assert "reconstruction" in claims.CLAIMS_BY_ID["awt-2"].title
 
 
@@ -594,8 +600,8 @@ def test_awt2_baseline_is_chosen_on_validation_not_on_the_graded_dynamics():
     dyn = _dynamics({"awt": 0.3, "snip": 0.2, "random": 0.6})
     table = _awt_table({"awt": 0.4, "snip": 0.3, "random": 0.45})
     v = ca.verdict_awt_dynamics(dyn, table)
-    check(v, SUPPORTED)
-    assert all("AWT minus random" in p["name"] for p in v.parts)
+    check(v, INCONCLUSIVE)  # shown, not graded (the probe set's noise)
+    assert all("AWT minus random" in p["name"] and p["high"] < 0 for p in v.parts)
     closer = _dynamics({"awt": 0.3, "snip": 0.9, "random": 0.1})  # now random is closest
     assert all("AWT minus random" in p["name"]
                for p in ca.verdict_awt_dynamics(closer, table).parts)
@@ -611,7 +617,7 @@ def test_awt2_applies_the_chance_rule_to_the_nets_it_compares():
     being closer to the dense net than a net that learned nothing shows nothing."""
     dyn = _dynamics({"awt": 0.1, "random": 0.6})
     learned = ca.verdict_awt_dynamics(dyn, _awt_table({"awt": 0.4, "random": 0.3}))
-    check(learned, SUPPORTED)
+    assert all(p["uninformative"] == ca.PROBE_NOISE for p in learned.parts)
     flat = ca.verdict_awt_dynamics(dyn, _awt_table({"awt": 0.4, "random": 0.1},
                                                    {"random": -0.30}))
     check(flat, INCONCLUSIVE)
@@ -694,3 +700,20 @@ def test_reinit_weights_are_no_search_seeds_initial_weights():
         fresh = lottery.reinit_state(build_from_config(scfg.model).state_dict(), scfg)
         assert not any(same(reinit, i) for i in inits), s
         assert not any(same(fresh, k) for k in kaiming), s
+
+
+def test_chance_rule_counts_the_shared_images_once():
+    """Three seeds on the same 1,000 images: the standard error is that of 1,000 images (10 %
+    + 2 SE = 11.9 %), not of 3,000 (11.1 %). A model at 11.5 % is at chance; at 12.5 % it is
+    not, with per-image outcomes or with (accuracy, images) alike."""
+    from tickets.claims.base import at_chance_level, chance_rule
+
+    def seeds(acc: float) -> np.ndarray:
+        m = np.zeros((3, 1000))
+        m[:, : int(round(acc * 1000))] = 1
+        return m
+
+    assert at_chance_level(seeds(0.115)) and not at_chance_level(seeds(0.125))
+    assert at_chance_level(seeds(0.115)[0]) and not at_chance_level(seeds(0.125)[0])
+    assert "at chance level: a 11.5" in chance_rule({"a": seeds(0.115), "b": seeds(0.3)})
+    assert chance_rule({"a": (0.115, 1000)}) and not chance_rule({"a": (0.125, 1000)})

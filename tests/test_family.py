@@ -114,7 +114,7 @@ def test_amendments_start_with_rst8_and_travel_with_their_claims():
     assert v.amendments[0]["part"] == "rst-8/transfer"
     assert all(a["part"] == registry.EVERY_PART or a["part"].startswith("rst-8/")
                for a in v.amendments)
-    assert len(v.amendments) == 3  # the threshold, the three seeds, and every part's method
+    assert len(v.amendments) == 4  # the threshold, the three seeds, every part's method and chance rule
     p = v.parts[0]
     assert p["threshold"] == pytest.approx(0.061) and p["rule"] == registry.HALF_EFFECT
     assert "60.0" in p["derivation"] and p["design"]["min_seeds"] == 3
@@ -165,7 +165,7 @@ def test_rederive_skips_the_records_of_a_withdrawn_notebook(tmp_path):
         "withdrawn, not in the index: skipped"]
 
 
-@pytest.mark.parametrize("tamper", ["low", "bits", "drop", "outcome"])
+@pytest.mark.parametrize("tamper", ["low", "bits", "drop", "outcome", "threshold", "key"])
 def test_rederive_finds_a_changed_or_missing_record(tmp_path, capsys, tamper):
     records = json.loads(json.dumps(_some_records()))
     part = records["rst-4"]["parts"][0]
@@ -176,10 +176,20 @@ def test_rederive_finds_a_changed_or_missing_record(tmp_path, capsys, tamper):
         a["bits"] = "AAAA" + a["bits"][4:]
     elif tamper == "outcome":  # the stated outcome is not the one its interval gives
         part["outcome"] = "supported" if part["outcome"] != "supported" else "contradicted"
+    elif tamper == "threshold":  # a threshold the registry does not hold, stated as if it did
+        part = records["awt-2"]["parts"][0]  # a registered part (it carries its key)
+        part["threshold"] += 0.01
+        part.pop("p_supported", None), part.pop("p_contradicted", None)
+        part["outcome"] = None
+    elif tamper == "key":
+        part["key"] = "rst-4/no-such-part"
     else:
         del part["interval"]["a"]
     folder = _report(tmp_path, records)
     rows, bad = check_report(folder)
     assert bad == 1 and [r["status"] != "ok" for r in rows].count(True) == 1
+    if tamper in ("threshold", "key"):
+        assert any("registry" in r["status"] or "unknown registered" in r["status"]
+                   for r in rows)
     assert main([str(folder)]) == 1
     assert "1 mismatch(es)" in capsys.readouterr().out

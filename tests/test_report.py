@@ -226,14 +226,14 @@ def test_the_cpu_report_trains_through_two_workers_unless_told(monkeypatch):
 
 def test_withdrawn_notebooks_show_withdrawn_until_executed_again(tmp_path):
     """A notebook voided by a bug found after it ran keeps its pages, but the index shows its
-    claims as withdrawn, with the reason and the verdict the notebook computed, instead of
-    grading them; executing the notebook again clears the mark."""
+    claims as withdrawn, with the reason and neither the figures nor the verdict of the voided
+    execution; executing the notebook again clears the mark."""
     parts = [{"name": "best RST minus dense", "estimate": -0.12, "low": -0.14, "high": -0.1,
               "level": 0.95, "n_images": 2000, "n_seeds": 1, "p_value": 0.0, "threshold": -0.03,
               "expected_sign": 1, "outcome": "contradicted", "percent": True, "unit": "images",
               "uninformative": ""}]
-    record_verdict(tmp_path, claims.Verdict("rst-1", "contradicted", "ours", "why", parts=parts),
-                   "gpu scale")
+    record_verdict(tmp_path, claims.Verdict("rst-1", "contradicted", "RST 12.3 / 4.5", "why",
+                                            parts=parts), "gpu scale")
     record_verdict(tmp_path, claims.Verdict("rst-8", "supported", "ours", "why"), "gpu scale")
     (tmp_path / "01_existence.html").write_text('<html><a id="claim-rst-1"></a></html>')
     (tmp_path / "07_transferability.html").write_text('<html><a id="claim-rst-8"></a></html>')
@@ -241,7 +241,8 @@ def test_withdrawn_notebooks_show_withdrawn_until_executed_again(tmp_path):
     text = report.build_index(tmp_path, "smoke").read_text()
     row = next(r for r in text.split("<tr>") if "<b>rst-1</b>" in r)
     assert ">withdrawn</td>" in row and "A bug voids it." in row
-    assert "The notebook computed: contradicted." in row and "best RST minus dense" not in row
+    assert "contradicted" not in row and "best RST minus dense" not in row
+    assert "RST 12.3 / 4.5" not in row  # the voided execution's figures are not shown
     other = next(r for r in text.split("<tr>") if "<b>rst-8</b>" in r)
     assert 'font-weight:bold">supported' in other and "withdrawn" not in other
     assert "Withdrawn results:" in text and "results withdrawn" in text

@@ -192,6 +192,11 @@ def test_eps_zero_check_runs_the_attack_and_fails_when_the_projection_leaks(weak
     honest = _by_name(weak_linear, synth, square_queries=0)[name]
     assert honest.passed and honest.numbers["eps0"] == honest.numbers["clean"]
 
+    # on 100 images an accuracy such as 0.31 has no exact float: the check compares images
+    at_100 = {c.name: c for c in sanity.run_checks(weak_linear, synth.test, eps=8 / 255, n=100,
+                                                  square_queries=0)}[name]
+    assert at_100.passed and at_100.numbers["images that differ"] == 0, at_100.numbers
+
     def leaky(delta, x, eps, norm):  # keeps the image range, forgets the eps-ball
         return (x + delta).clamp(0, 1) - x
 

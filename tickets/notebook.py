@@ -186,7 +186,11 @@ def conclusion(*verdicts: Verdict, notes: Sequence[str] = ()) -> None:
     """Show the verdicts (and any further computed sentences) as the conclusion."""
     from IPython.display import Markdown, display
 
-    display(Markdown("\n\n".join([verdict_markdown(v) for v in verdicts] + list(notes))))
+    scope = ("Each verdict above grades its parts on their own 95 % intervals. Over the whole "
+             "report, after Holm-Bonferroni over every graded part, an outcome can only stay or "
+             "weaken to inconclusive: the index shows both.") if verdicts else ""
+    display(Markdown("\n\n".join([verdict_markdown(v) for v in verdicts] + list(notes)
+                                  + ([scope] if scope else []))))
 
 
 def in_percent(t, cols: list[str], digits: int = 1):

@@ -245,10 +245,14 @@ def at_chance(rows: pd.DataFrame, col: str = "pgd_correct", chance: float = 0.1)
 
 
 def at_chance_level(outcomes, chance: float = 0.1) -> bool:
-    """Whether per-image outcomes (any shape, pooled) are within two standard errors of
-    chance."""
+    """Whether per-image outcomes are within two standard errors of chance. outcomes: one
+    model's outcomes on n images, or a (seeds, images) array. The standard error counts the
+    images once: every seed is evaluated on the same images, so more seeds do not make the
+    test set larger (before an amendment of 2026-12-02 it counted seeds x images; see the
+    registry)."""
     m = np.asarray(outcomes, dtype=float)
-    return float(m.mean()) <= chance + 2 * standard_error(chance, m.size)
+    n = m.shape[-1] if m.ndim else 1
+    return float(m.mean()) <= chance + 2 * standard_error(chance, n)
 
 
 def chance_rule(sides: dict[str, np.ndarray | pd.DataFrame | tuple[float, int]],
@@ -256,7 +260,8 @@ def chance_rule(sides: dict[str, np.ndarray | pd.DataFrame | tuple[float, int]],
     """The project's chance rule, the one every part applies: why a comparison shows nothing
     because one of its sides sits at chance level, or "". sides maps a label to that model's
     per-image outcomes (an array, or rows with the column `col`), or to (accuracy, images)
-    where no per-image outcomes were kept. A model at chance has
+    where no per-image outcomes were kept (images: the number of distinct images, not seeds x
+    images, as in :func:`at_chance_level`). A model at chance has
     learned nothing a comparison could rest on: against another at chance the difference is
     about zero whatever the claim, and against a model that learned it measures that model
     alone. So a part with either side at chance is inconclusive, never supported or

@@ -91,8 +91,8 @@ def verdict_boosting(early_by_lr: pd.DataFrame, early_by_ratio: pd.DataFrame,
     parts = [registered("boost-1/early-lead", f"boosting (lr {lrs[0]:g}) minus winning ticket "
                         f"(lr {lrs[-1]:g}), early validation PGD accuracy",
                         _over_seeds([(1, lo), (-1, hi)], n_val),
-                        chance_rule({"boosting": (lo.mean(), n_val * len(lo)),
-                                     "winning": (hi.mean(), n_val * len(hi))}))]
+                        chance_rule({"boosting": (lo.mean(), n_val),
+                                     "winning": (hi.mean(), n_val)}))]
     r = _seed_table(early_by_ratio)
     r = r.assign(boost=r["ticket_robust"] - r["reinit_robust"])
     boost = r.groupby("pruned", sort=False)["boost"].mean()
@@ -110,7 +110,7 @@ def verdict_boosting(early_by_lr: pd.DataFrame, early_by_ratio: pd.DataFrame,
         # a difference of two boosts, each a difference of two accuracies
         d = _over_seeds([(sign, col(x, c)) for sign, (x, c, _) in zip((1, -1, -1, 1), sides,
                                                                       strict=True)], n_val)
-        why = chance_rule({f"{lbl} at {100 * x:.0f} %": (col(x, c).mean(), n_val * len(col(x, c)))
+        why = chance_rule({f"{lbl} at {100 * x:.0f} %": (col(x, c).mean(), n_val)
                            for x, c, lbl in sides})
         parts.append(registered("boost-1/window", f"boost at {100 * a:.0f} % pruned minus at "
                                 f"{100 * b:.0f} %", d, why))

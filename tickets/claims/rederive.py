@@ -4,8 +4,11 @@ Every part record carries what its interval was computed from (`interval`: the m
 level, and the inputs: per-image outcomes of both sides per seed as packed bits, or the
 per-seed values, or the accuracies of a normal interval). This command recomputes each
 interval and its one-sided p-values from those inputs alone, prints old against new, and
-exits with status 1 when any differs or cannot be re-derived, or when the outcome the record
-states is not the one its interval and threshold give:
+exits with status 1 when any differs or cannot be re-derived, when the outcome the record
+states is not the one its interval and threshold give, or when its threshold or direction is
+not the registry's (tickets.claims.registry). The chance rule's verdict (a record's
+`uninformative` reason) is taken as recorded: the records keep the compared sides' outcomes
+only inside the interval's inputs.
 
     python -m tickets.claims.rederive reports/cpu
 
@@ -22,6 +25,7 @@ import math
 import sys
 from pathlib import Path
 
+from tickets.claims.registry import DESIGNS
 from tickets.stats import (
     INCONCLUSIVE,
     Difference,
@@ -78,6 +82,15 @@ def check_part(part: dict) -> tuple[Difference | None, str]:
                 bad.append(key)
     if part.get("outcome") is not None and part["outcome"] != regraded(part, new):
         bad.append("outcome")
+    key = part.get("key")
+    if key and key in DESIGNS:  # the threshold and direction the registry holds today
+        reg = DESIGNS[key]
+        if not _close(part["threshold"], reg.threshold):
+            bad.append("threshold (registry)")
+        if part.get("expected_sign") != reg.direction:
+            bad.append("direction (registry)")
+    elif key:
+        bad.append(f"unknown registered part {key!r}")
     return new, ("differs in " + ", ".join(bad)) if bad else ""
 
 

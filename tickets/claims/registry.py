@@ -93,8 +93,8 @@ DESIGNS: dict[str, Design] = {d.key: d for d in (
        "called a match: the smallest whole point, a tolerance of 1 point"),
     _D("rst-2/low-end", "rst-2", "the interior ratio of the best mean validation PGD accuracy "
        "minus the smallest ratio run (the paper's collapse: 0.01 or below)", 1, 0.0505,
-       HALF_EFFECT, "the paper's smallest collapse from the peak (~47.7 at 0.2) to an end is "
-       "at 0.01 (~37.6): 10.1 points; half of it: 5.05 points"),
+       HALF_EFFECT, "the paper's drop from the peak (~47.7 at 0.2) to the low end the designs "
+       "run, 0.01 (~37.6): 10.1 points; half of it: 5.05 points"),
     _D("rst-2/high-end", "rst-2", "the interior peak (chosen on validation) minus the largest "
        "ratio run (the paper's collapse: 0.7 or above)", 1, 0.019, HALF_EFFECT,
        "the paper's drop from the peak (~47.7 at 0.2) to 0.7 (~43.9), the largest ratio the "
@@ -270,6 +270,17 @@ AMENDMENTS: tuple[Amendment, ...] = (
               "either side at chance level is inconclusive; choices are made on validation",
               "the referee's review of the cpu report (seed noise, chance level, selection on "
               "test images)"),
+    Amendment("2026-12-02", "awt-2/kernel", "graded on a t interval over 3 seeds",
+              "shown, not graded (inconclusive with the reason)", "every seed measures the "
+              "kernel distance on the same test probes (10 at the cpu profile, 32 at the "
+              "paper's): the interval over seeds leaves the probe set's noise out, and no "
+              "stored value lets an interval include it (a referee's reading of the re-run)"),
+    Amendment("2026-12-02", "awt-2/output", "graded on a t interval over 3 seeds",
+              "shown, not graded (inconclusive with the reason)", "as awt-2/kernel"),
+    Amendment("2026-12-02", EVERY_PART, "the chance rule's standard error over seeds x images",
+              "over the images alone", "every seed is evaluated on the same images, so seeds "
+              "do not enlarge the test set (a referee's reading of the re-run); the outcomes "
+              "of the re-run's notebooks are recomputed from their store under the new rule"),
 )
 
 

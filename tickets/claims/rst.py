@@ -265,7 +265,14 @@ def verdict_overparameterisation(widths: pd.DataFrame, depths: pd.DataFrame) -> 
         return not_run("rst-7", "", "needs two widths or two depths")
     ours = ("widths " + _means(widths, "variant")
             + ("; depths " + _means(depths, "variant") if len(depths) else ""))
-    return graded("rst-7", parts, ours)
+    note = ""
+    if len(depths) and "total_params" in depths:
+        size = depths.groupby("variant", sort=False)["total_params"].first()
+        if len(size) >= 2 and size.iloc[-1] <= size.iloc[0]:
+            note = (f"the deeper net {size.index[-1]} holds {int(size.iloc[-1]):,} weights, the "
+                    f"shallower {size.index[0]} {int(size.iloc[0]):,}: the depth part compares "
+                    "depth, not the number of weights")
+    return graded("rst-7", parts, ours, note)
 
 
 def verdict_transfer(m: pd.DataFrame, outcomes: dict[str, str | list[str]] | None = None
