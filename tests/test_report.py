@@ -399,6 +399,20 @@ def test_the_index_shows_derivation_family_outcome_and_amendments_or_a_dash(tmp_
     assert unamended.rstrip().endswith('<td class="amend">–</td></tr>')
 
 
+def test_an_amendment_shows_the_registry_s_present_reason_for_the_same_change():
+    """A record keeps the change it ran under; its reason is shown as the registry words it
+    now, and a change the registry no longer holds keeps the recorded reason."""
+    from tickets.claims.registry import AMENDMENTS
+    from tickets.report.records import amendments_text
+
+    a = AMENDMENTS[-1]
+    same = {"date": a.date, "part": a.part, "old": a.old, "new": a.new, "reason": "outdated"}
+    other = {**same, "new": "a change the registry never held"}
+    shown = amendments_text({"amendments": [same, other]})
+    assert shown[0].endswith(f"({a.reason})") and "outdated" not in shown[0]
+    assert shown[1].endswith("(outdated)")
+
+
 def test_the_report_settings_come_from_params_report_yaml(tmp_path):
     from tickets.report import settings
     from tickets.studies.existence import SAME_WIDTH

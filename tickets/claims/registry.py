@@ -279,10 +279,15 @@ AMENDMENTS: tuple[Amendment, ...] = (
               "shown, not graded (inconclusive with the reason)", "as awt-2/kernel"),
     Amendment("2026-12-02", EVERY_PART, "the chance rule's standard error over seeds x images",
               "over the images alone", "every seed is evaluated on the same images, so seeds "
-              "do not enlarge the test set (a referee's reading of the re-run). 09 and 10 were "
-              "executed again under it; in the records of 01, 04, 06 and 07 every compared "
-              "side lies above 16 % PGD, far from the new bound (11.9 % on 1,000 images), so "
-              "none of their outcomes changes"),
+              "do not enlarge the test set (a referee's reading of the re-run). The bound rises "
+              "(11.9 % on 1,000 images, 13.8 % on 250), so the change can only turn a graded "
+              "part inconclusive. 02, 09 and 10 were executed before it and none of their "
+              "outcomes changes: every part of 09 and 10 but boost-2/parity is inconclusive "
+              "already, and boost-2's sides (16.5 and 20.2 %) and every compared side of 01, "
+              "02, 03, 04, 06 and 07 lie above 16 % PGD. Two notes of 09 and 10 still name "
+              "the earlier bound's at-chance sides until they are executed again: under the "
+              "new bound boost-1/early-lead's boosting side (13.7 % on 250 images) and "
+              "awt-1's 95 % baseline (NTT on clean probes, 11.4 %) are at chance too"),
 )
 
 

@@ -144,12 +144,27 @@ def part_text(p: dict) -> PartText:
         derivation=p.get("derivation") or DASH, family_outcome=p.get("family_outcome") or DASH)
 
 
+def _current_reason(a: dict) -> str | None:
+    """The registry's present wording of the reason of a recorded amendment: the one with the
+    same date, part, old and new design, or None when the registry holds none such."""
+    from tickets.claims.registry import AMENDMENTS
+    for r in AMENDMENTS:
+        if (r.date, r.part, r.old, r.new) == tuple(a.get(k) for k in ("date", "part", "old",
+                                                                      "new")):
+            return r.reason
+    return None
+
+
 def amendments_text(record: dict | None) -> list[str]:
     """A claim record's amendments (tickets.claims.registry.Amendment records), oldest first
     as recorded, each as 'date, part: old -> new (reason)'; the fields a record lacks are
-    left out."""
+    left out. The reason is the registry's present wording when the registry still holds the
+    same change (date, part, old and new design): a reason corrected after a notebook ran
+    (where the change was applied, say) is shown corrected, while the change itself is the
+    one the notebook ran under."""
     out = []
     for a in (record or {}).get("amendments") or []:
+        a = {**a, "reason": _current_reason(a) or a.get("reason")}
         head = ", ".join(str(a[k]) for k in ("date", "part") if a.get(k))
         change = " → ".join(str(a[k]) for k in ("old", "new") if a.get(k))
         text = ": ".join(t for t in (head, change) if t)
