@@ -122,7 +122,7 @@ def test_amendments_start_with_rst8_and_travel_with_their_claims():
 
 # ---- re-derivation -------------------------------------------------------------------------
 def _report(tmp_path, records: dict[str, dict]):
-    (tmp_path / "results").mkdir()
+    (tmp_path / "results").mkdir(parents=True)
     for cid, r in records.items():
         (tmp_path / "results" / f"{cid}.json").write_text(json.dumps(r))
     return tmp_path
@@ -165,7 +165,22 @@ def test_rederive_skips_the_records_of_a_withdrawn_notebook(tmp_path):
         "withdrawn, not in the index: skipped"]
 
 
-@pytest.mark.parametrize("tamper", ["low", "bits", "drop", "outcome", "threshold", "key"])
+def test_rederive_lists_a_record_that_predates_an_amendment_without_failing(tmp_path, capsys):
+    from tickets.claims.rederive import predating
+
+    records = json.loads(json.dumps(_some_records()))
+    assert predating(_report(tmp_path / "now", records)) == []
+    lacking = records["awt-2"]["amendments"].pop(0)  # the notebook ran before this change
+    folder = _report(tmp_path / "then", records)
+    assert predating(folder) == [("awt-2", lacking)]
+    assert main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "0 mismatch(es)" in out and "1 amendment(s) made after" in out
+    assert f"  awt-2: {lacking['date']}, {lacking['part']}: {lacking['new']}" in out
+
+
+@pytest.mark.parametrize("tamper", ["low", "bits", "drop", "outcome", "threshold", "key",
+                                    "graded"])
 def test_rederive_finds_a_changed_or_missing_record(tmp_path, capsys, tamper):
     records = json.loads(json.dumps(_some_records()))
     part = records["rst-4"]["parts"][0]
@@ -183,12 +198,16 @@ def test_rederive_finds_a_changed_or_missing_record(tmp_path, capsys, tamper):
         part["outcome"] = None
     elif tamper == "key":
         part["key"] = "rst-4/no-such-part"
+    elif tamper == "graded":  # a part the registry grades, recorded as design information
+        part = records["awt-2"]["parts"][0]
+        assert part["design"]["graded"] is True
+        part["design"]["graded"] = False
     else:
         del part["interval"]["a"]
     folder = _report(tmp_path, records)
     rows, bad = check_report(folder)
     assert bad == 1 and [r["status"] != "ok" for r in rows].count(True) == 1
-    if tamper in ("threshold", "key"):
+    if tamper in ("threshold", "key", "graded"):
         assert any("registry" in r["status"] or "unknown registered" in r["status"]
                    for r in rows)
     assert main([str(folder)]) == 1

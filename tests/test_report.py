@@ -1,3 +1,4 @@
+import json
 import os
 from html.parser import HTMLParser
 from pathlib import Path
@@ -395,8 +396,43 @@ def test_the_index_shows_derivation_family_outcome_and_amendments_or_a_dash(tmp_
     assert "over the report (Holm): supported; threshold: the paper&#39;s gap of 2.3" in row
     assert "over the report (Holm): –; threshold: –" in row
     assert "<li>2026-01-02, rst-1/match: 3 points → 2.3 points (derived by the rule)</li>" in row
-    unamended = next(r for r in text.split("<tr>") if "<b>awt-2</b>" in r)
-    assert unamended.rstrip().endswith('<td class="amend">–</td></tr>')
+    # awt-2's record carries no amendment: the registry's amendments to it were made after
+    # its notebook ran, and show as not applied
+    from tickets.claims.registry import amendments_for
+
+    later = next(r for r in text.split("<tr>") if "<b>awt-2</b>" in r)
+    cell = later[later.index('<td class="amend">'):]
+    assert "<b>Not applied in this execution</b>" in cell and "–" not in cell
+    assert cell.count('<li class="more">') == len(amendments_for("awt-2")) > 0
+    assert '<li class="more">2026-12-02, awt-2/kernel: ' in cell
+
+
+def test_a_record_that_carries_every_amendment_of_its_claim_shows_none_pending(tmp_path):
+    """Only a change the record lacks (date, part, old and new design) is pending; the
+    summary lists each pending change once, with the claims whose records predate it."""
+    from tickets.claims.registry import amendments_for
+    from tickets.report.records import pending_amendments
+    from tickets.report.summary import summary_markdown
+
+    every = amendments_for("awt-2")
+    assert pending_amendments({"claim": "awt-2", "amendments": every}) == []
+    assert pending_amendments({"claim": "awt-2", "amendments": every[1:]}) == every[:1]
+    reworded = [{**a, "reason": "worded otherwise then"} for a in every]
+    assert pending_amendments({"claim": "awt-2", "amendments": reworded}) == []
+    assert pending_amendments(None) == [] and pending_amendments({"amendments": []}) == []
+
+    _two_claims(tmp_path)
+    text = summary_markdown(tmp_path, "cpu")
+    block = text[text.index("**Not applied in the committed execution**"):]
+    shared = [line for line in block.splitlines() if line.startswith("- ") and "every part" in line]
+    assert shared and all(line.startswith("- rst-1, awt-2: ") for line in shared)
+    (tmp_path / "results" / "awt-2.json").write_text(json.dumps(
+        {**json.loads((tmp_path / "results" / "awt-2.json").read_text()), "amendments": every}))
+    text = summary_markdown(tmp_path, "cpu")
+    assert "awt-2" not in text[text.index("**Not applied in the committed execution**"):]
+    row = next(r for r in report.build_index(tmp_path, "cpu").read_text().split("<tr>")
+               if "<b>awt-2</b>" in r)
+    assert "Not applied" not in row
 
 
 def test_an_amendment_shows_the_registry_s_present_reason_for_the_same_change():

@@ -6,9 +6,13 @@ per-seed values, or the accuracies of a normal interval). This command recompute
 interval and its one-sided p-values from those inputs alone, prints old against new, and
 exits with status 1 when any differs or cannot be re-derived, when the outcome the record
 states is not the one its interval and threshold give, or when its threshold or direction is
-not the registry's (tickets.claims.registry). The chance rule's verdict (a record's
-`uninformative` reason) is taken as recorded: the records keep the compared sides' outcomes
-only inside the interval's inputs.
+not the registry's (tickets.claims.registry), or when the registry grades a part the record
+does not (or the reverse). The chance rule's verdict (a record's `uninformative` reason) is
+taken as recorded: the records keep the compared sides' outcomes only inside the interval's
+inputs. A record that predates one of the registry's amendments to its claim (its notebook ran
+before the change, so the record does not carry it) is listed after the table with the change
+it lacks: its outcome is the earlier design's until the notebook runs again. That is not a
+mismatch (the interval re-derives), and it does not change the exit status.
 
     python -m tickets.claims.rederive reports/cpu
 
@@ -89,6 +93,9 @@ def check_part(part: dict) -> tuple[Difference | None, str]:
             bad.append("threshold (registry)")
         if part.get("expected_sign") != reg.direction:
             bad.append("direction (registry)")
+        recorded = (part.get("design") or {}).get("graded")
+        if recorded is not None and recorded != reg.graded:
+            bad.append("graded (registry)")
     elif key:
         bad.append(f"unknown registered part {key!r}")
     return new, ("differs in " + ", ".join(bad)) if bad else ""
@@ -131,6 +138,21 @@ def check_report(folder: str | Path) -> tuple[list[dict], int]:
     return rows, bad
 
 
+def predating(folder: str | Path) -> list[tuple[str, dict]]:
+    """(claim, amendment) for each registry amendment that a claim record under folder/results
+    does not carry (tickets.report.records.pending_amendments); withdrawn records are left
+    out, as in check_report."""
+    from tickets.report.records import pending_amendments
+    void_file = Path(folder) / "withdrawn.json"
+    void = json.loads(void_file.read_text()) if void_file.exists() else {}
+    out = []
+    for f in sorted((Path(folder) / "results").glob("*.json")):
+        record = json.loads(f.read_text())
+        if record.get("notebook") not in void:
+            out += [(record.get("claim", f.stem), a) for a in pending_amendments(record)]
+    return out
+
+
 def _fmt(pair: tuple[float, float] | None, percent: bool) -> str:
     if pair is None:
         return "-"
@@ -151,10 +173,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}} {_fmt(r['old'], r['percent']):>18} "
               f"{_fmt(r['new'], r['percent']):>18}  {r['status']}")
     print(f"{len(rows)} parts, {bad} mismatch(es)")
+    later = predating(args.report)
+    if later:
+        print(f"{len(later)} amendment(s) made after a record's notebook ran (its next "
+              "execution applies them; the outcome shown is the earlier design's):")
+        for cid, a in later:
+            print(f"  {cid}: {a['date']}, {a['part']}: {a['new']}")
     return 1 if bad else 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
 
-__all__ = ["rederive", "regraded", "check_part", "check_report", "main"]
+__all__ = ["rederive", "regraded", "check_part", "check_report", "predating", "main"]

@@ -20,6 +20,7 @@ from tickets.report.records import (
     colour,
     family_status,
     part_text,
+    pending_text,
     read_results,
     read_timings,
 )
@@ -98,7 +99,7 @@ def render_index(out_dir: Path, profile: str) -> str:
         scale_se=100 * worst_case_standard_error(n) if n else 0.0,
         other_scales=other_scales(results, profile), studies=studies, total=total,
         total_note=total_note, colours=COLOURS, colour=colour, part_text=part_text,
-        amendments=amendments_text, dash=DASH, family=family_status(rows))
+        amendments=amendments_text, pending=pending_text, dash=DASH, family=family_status(rows))
 
 
 def build_index(out_dir: Path, profile: str) -> Path:

@@ -16,6 +16,7 @@ from tickets.report.records import (
     claim_rows,
     family_status,
     part_text,
+    pending_text,
     read_results,
 )
 from tickets.report.settings import data_notes, profile_label
@@ -141,6 +142,14 @@ def summary_markdown(out_dir: Path, profile: str, link_prefix: str = "",
     if amended:
         out += ["**Amendments** (changes to a claim's registered design after a graded "
                 "report):", ""] + [f"- {cid}: {md(a)}" for cid, a in amended] + [""]
+    later: dict[str, list[str]] = {}  # an amendment's text: the claims whose record predates it
+    for r in rows:
+        for a in [] if r.withdrawn else pending_text(r.record):
+            later.setdefault(a, []).append(r.claim.id)
+    if later:
+        out += ["**Not applied in the committed execution** (amendments made after a notebook "
+                "ran; its next execution applies them):", ""] + [
+                    f"- {', '.join(cids)}: {md(a)}" for a, cids in later.items()] + [""]
     return "\n".join(out).rstrip() + "\n"
 
 
