@@ -410,8 +410,7 @@ def test_the_index_shows_derivation_family_outcome_and_amendments_or_a_dash(tmp_
 def test_a_record_that_carries_every_amendment_of_its_claim_shows_none_pending(tmp_path):
     """Only a change the record lacks (date, part, old and new design) is pending; the
     summary lists each pending change once, with the claims whose records predate it."""
-    from tickets.claims.registry import amendments_for
-    from tickets.report.records import pending_amendments
+    from tickets.claims.registry import amendments_for, pending_amendments
     from tickets.report.summary import summary_markdown
 
     every = amendments_for("awt-2")

@@ -29,7 +29,7 @@ import math
 import sys
 from pathlib import Path
 
-from tickets.claims.registry import DESIGNS
+from tickets.claims.registry import DESIGNS, pending_amendments
 from tickets.stats import (
     INCONCLUSIVE,
     Difference,
@@ -140,9 +140,8 @@ def check_report(folder: str | Path) -> tuple[list[dict], int]:
 
 def predating(folder: str | Path) -> list[tuple[str, dict]]:
     """(claim, amendment) for each registry amendment that a claim record under folder/results
-    does not carry (tickets.report.records.pending_amendments); withdrawn records are left
+    does not carry (tickets.claims.registry.pending_amendments); withdrawn records are left
     out, as in check_report."""
-    from tickets.report.records import pending_amendments
     void_file = Path(folder) / "withdrawn.json"
     void = json.loads(void_file.read_text()) if void_file.exists() else {}
     out = []

@@ -311,6 +311,19 @@ def amendments_for(claim_id: str) -> list[dict]:
             if a.part == EVERY_PART or a.part.split("/")[0] == claim_id]
 
 
+def pending_amendments(record: dict | None) -> list[dict]:
+    """The amendments that touch a claim record's claim (amendments_for) and that the record
+    does not carry: changes made after its notebook ran, which its next execution applies.
+    Matched on date, part, old and new design (a reason worded otherwise since still
+    matches); [] for no record or one that names no claim."""
+    if not record or not record.get("claim"):
+        return []
+    change = ("date", "part", "old", "new")
+    have = {tuple(a.get(k) for k in change) for a in record.get("amendments") or []}
+    return [a for a in amendments_for(record["claim"])
+            if tuple(a[k] for k in change) not in have]
+
+
 def _check() -> None:
     for a in AMENDMENTS:
         if a.part != EVERY_PART and a.part not in DESIGNS:
@@ -320,4 +333,5 @@ def _check() -> None:
 _check()
 
 __all__ = ["RULES", "DIRECTION", "MATCH", "HALF_EFFECT", "EVERY_PART", "MIN_SEEDS", "Design", "Amendment",
-           "DESIGNS", "AMENDMENTS", "design", "designs_of", "amendments_for"]
+           "DESIGNS", "AMENDMENTS", "design", "designs_of", "amendments_for",
+           "pending_amendments"]

@@ -157,21 +157,10 @@ def _current_reason(a: dict) -> str | None:
 _CHANGE = ("date", "part", "old", "new")
 
 
-def pending_amendments(record: dict | None) -> list[dict]:
-    """The registry's amendments that touch a claim record's claim (tickets.claims.registry.
-    amendments_for) and that the record does not carry: changes made after its notebook
-    ran, which its next execution applies. Matched on date, part, old and new design; [] for
-    no record or one that names no claim."""
-    from tickets.claims.registry import amendments_for
-    if not record or not record.get("claim"):
-        return []
-    have = {tuple(a.get(k) for k in _CHANGE) for a in record.get("amendments") or []}
-    return [a for a in amendments_for(record["claim"])
-            if tuple(a[k] for k in _CHANGE) not in have]
-
-
 def pending_text(record: dict | None) -> list[str]:
-    """pending_amendments, each as amendments_text writes an amendment."""
+    """The registry's amendments that a claim record predates (tickets.claims.registry.
+    pending_amendments), each as amendments_text writes an amendment."""
+    from tickets.claims.registry import pending_amendments
     return amendments_text({"amendments": pending_amendments(record)})
 
 
