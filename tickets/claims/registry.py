@@ -281,14 +281,14 @@ AMENDMENTS: tuple[Amendment, ...] = (
               "over the images alone", "every seed is evaluated on the same images, so seeds "
               "do not enlarge the test set (a referee's reading of the re-run). The bound rises "
               "(11.9 % on 1,000 images, 13.8 % on 250), so the change can only turn a graded "
-              "part inconclusive. Of the cpu notebooks, 01, 02, 04, 06, 07, 09 and 10 were "
-              "executed before it (03, 05 and 08 after), and none of their outcomes changes: "
-              "every part of 09 and 10 but boost-2/parity is inconclusive "
-              "already, and boost-2's sides (16.5 and 20.2 %) and every compared side of 01, "
-              "02, 03, 04, 06 and 07 lie above 16 % PGD. Two notes of 09 and 10 still name "
-              "the earlier bound's at-chance sides until they are executed again: under the "
-              "new bound boost-1/early-lead's boosting side (13.7 % on 250 images) and "
-              "awt-1's 95 % baseline (NTT on clean probes, 11.4 %) are at chance too"),
+              "part inconclusive. Of the cpu notebooks, 01, 02, 04, 06, 07 and 09 were "
+              "executed before it (03, 05 and 08 after it; 10 before it, then again after it "
+              "on 2026-12-03), and none of their outcomes changes: every part of 09 but "
+              "boost-2/parity is inconclusive already, and boost-2's sides (16.5 and 20.2 %) "
+              "and every compared side of 01, 02, 03, 04, 06 and 07 lie above 16 % PGD. A note "
+              "of 09 still names the earlier bound's at-chance sides until it is executed "
+              "again: under the new bound boost-1/early-lead's boosting side (13.7 % on 250 "
+              "images) is at chance too"),
 )
 
 
