@@ -112,26 +112,35 @@ def regraded(part: dict, new: Difference) -> str:
     return new.outcome(part["expected_sign"], part["threshold"])
 
 
-def check_report(folder: str | Path) -> tuple[list[dict], int]:
-    """One row per part of every record under folder/results, and the number of mismatches
-    (parts whose interval differs or cannot be re-derived)."""
+def _records(folder: str | Path) -> list[tuple[str, dict, bool]]:
+    """(claim, record, withdrawn) for every record under folder/results, a record withdrawn
+    when folder/withdrawn.json names its notebook."""
     files = sorted((Path(folder) / "results").glob("*.json"))
     if not files:
         raise FileNotFoundError(f"no records in {Path(folder) / 'results'}: pass a report folder")
     void_file = Path(folder) / "withdrawn.json"  # tickets.report.checks.WITHDRAWN
     void = json.loads(void_file.read_text()) if void_file.exists() else {}
-    rows, bad = [], 0
+    out = []
     for f in files:
         record = json.loads(f.read_text())
-        if record.get("notebook") in void:  # the index shows no part of a withdrawn record
-            rows.append({"claim": record.get("claim", f.stem), "part": "(all parts)",
+        out.append((record.get("claim", f.stem), record, record.get("notebook") in void))
+    return out
+
+
+def check_report(folder: str | Path) -> tuple[list[dict], int]:
+    """One row per part of every record under folder/results, and the number of mismatches
+    (parts whose interval differs or cannot be re-derived)."""
+    rows, bad = [], 0
+    for claim, record, void in _records(folder):
+        if void:  # the index shows no part of a withdrawn record
+            rows.append({"claim": claim, "part": "(all parts)",
                          "old": None, "new": None, "percent": True,
                          "status": "withdrawn, not in the index: skipped"})
             continue
         for part in record.get("parts", []):
             new, why = check_part(part)
             bad += bool(why)
-            rows.append({"claim": record.get("claim", f.stem), "part": part["name"],
+            rows.append({"claim": claim, "part": part["name"],
                          "old": (part["low"], part["high"]),
                          "new": None if new is None else (new.low, new.high),
                          "percent": part.get("percent", True), "status": why or "ok"})
@@ -142,14 +151,8 @@ def predating(folder: str | Path) -> list[tuple[str, dict]]:
     """(claim, amendment) for each registry amendment that a claim record under folder/results
     does not carry (tickets.claims.registry.pending_amendments); withdrawn records are left
     out, as in check_report."""
-    void_file = Path(folder) / "withdrawn.json"
-    void = json.loads(void_file.read_text()) if void_file.exists() else {}
-    out = []
-    for f in sorted((Path(folder) / "results").glob("*.json")):
-        record = json.loads(f.read_text())
-        if record.get("notebook") not in void:
-            out += [(record.get("claim", f.stem), a) for a in pending_amendments(record)]
-    return out
+    return [(claim, a) for claim, record, void in _records(folder) if not void
+            for a in pending_amendments(record)]
 
 
 def _fmt(pair: tuple[float, float] | None, percent: bool) -> str:

@@ -311,6 +311,9 @@ def amendments_for(claim_id: str) -> list[dict]:
             if a.part == EVERY_PART or a.part.split("/")[0] == claim_id]
 
 
+CHANGE_FIELDS = ("date", "part", "old", "new")  # what identifies an amendment (not its reason)
+
+
 def pending_amendments(record: dict | None) -> list[dict]:
     """The amendments that touch a claim record's claim (amendments_for) and that the record
     does not carry: changes made after its notebook ran, which its next execution applies.
@@ -318,10 +321,9 @@ def pending_amendments(record: dict | None) -> list[dict]:
     matches); [] for no record or one that names no claim."""
     if not record or not record.get("claim"):
         return []
-    change = ("date", "part", "old", "new")
-    have = {tuple(a.get(k) for k in change) for a in record.get("amendments") or []}
+    have = {tuple(a.get(k) for k in CHANGE_FIELDS) for a in record.get("amendments") or []}
     return [a for a in amendments_for(record["claim"])
-            if tuple(a[k] for k in change) not in have]
+            if tuple(a[k] for k in CHANGE_FIELDS) not in have]
 
 
 def _check() -> None:
@@ -334,4 +336,4 @@ _check()
 
 __all__ = ["RULES", "DIRECTION", "MATCH", "HALF_EFFECT", "EVERY_PART", "MIN_SEEDS", "Design", "Amendment",
            "DESIGNS", "AMENDMENTS", "design", "designs_of", "amendments_for",
-           "pending_amendments"]
+           "pending_amendments", "CHANGE_FIELDS"]

@@ -147,14 +147,11 @@ def part_text(p: dict) -> PartText:
 def _current_reason(a: dict) -> str | None:
     """The registry's present wording of the reason of a recorded amendment: the one with the
     same date, part, old and new design, or None when the registry holds none such."""
-    from tickets.claims.registry import AMENDMENTS
+    from tickets.claims.registry import AMENDMENTS, CHANGE_FIELDS
     for r in AMENDMENTS:
-        if (r.date, r.part, r.old, r.new) == tuple(a.get(k) for k in _CHANGE):
+        if (r.date, r.part, r.old, r.new) == tuple(a.get(k) for k in CHANGE_FIELDS):
             return r.reason
     return None
-
-
-_CHANGE = ("date", "part", "old", "new")
 
 
 def pending_text(record: dict | None) -> list[str]:
