@@ -261,3 +261,48 @@ def test_black_box_check_is_a_paired_test_not_a_rounding():
     assert sanity.sign_test_p(0, 0) == 1.0
     with pytest.raises(ValueError, match="same images"):
         sanity.stronger(square[:50], pgd)
+
+
+class Jitter(nn.Module):
+    """A randomised toy with moderate noise on the logits, fresh at every call: single
+    evaluations differ by draw noise, as a random switch's do."""
+
+    def __init__(self, inner, scale: float = 1.0):
+        super().__init__()
+        self.inner = inner
+        self.scale = scale
+        self.g = torch.Generator().manual_seed(0)  # a fixed sequence of fresh draws
+
+    def forward(self, x):
+        out = self.inner(x)
+        return out + self.scale * out.std().detach() * torch.randn(out.shape, generator=self.g)
+
+
+def test_randomised_checks_compare_paired_images_not_two_single_draws(weak_linear, synth):
+    honest = _by_name(Jitter(weak_linear), synth, square_queries=0, repeats=2)
+    flipped = _by_name(Jitter(GradFlipped(weak_linear)), synth, square_queries=0, repeats=2)
+    eps0 = honest["eps = 0 gives the clean accuracy"]
+    # draw noise alone moves the eps-0 evaluation far from the clean one (beyond the earlier
+    # 3-point allowance), in the direction an attack cannot push it: no evidence of a bug
+    assert eps0.numbers["eps0"] - eps0.numbers["clean"] > 0.03, eps0.numbers
+    for name in ("accuracy falls as eps grows", "eps = 0 gives the clean accuracy",
+                 "more steps never help the defender", "single-step weaker than iterative"):
+        assert honest[name].passed, (name, honest[name].numbers)
+    # a reversed gradient still fails them under the same draw noise: the attack that should
+    # be weaker is significantly stronger on the paired images
+    for name in ("accuracy falls as eps grows", "single-step weaker than iterative"):
+        assert not flipped[name].passed, (name, flipped[name].numbers)
+    assert flipped["about 0 at a large eps"].numbers["accuracy"] > 0.5
+
+
+def test_randomised_eps_zero_check_fails_when_the_loop_breaks_images(weak_linear, synth,
+                                                                      monkeypatch):
+    from tickets import attacks
+
+    def leaky(delta, x, eps, norm):  # keeps the image range, forgets the eps-ball
+        return (x + delta).clamp(0, 1) - x
+
+    monkeypatch.setattr(attacks, "_project", leaky)
+    broken = _by_name(Jitter(weak_linear, 0.3), synth, square_queries=0, repeats=2)
+    check = broken["eps = 0 gives the clean accuracy"]
+    assert not check.passed, check.numbers

@@ -319,7 +319,7 @@ def r2s_sanity(cfg: RunConfig, ratios: list[float], data: Data, eps: float = 8 /
     """The sanity-check suite on the R2S itself (a randomised model, so with the
     repeated-evaluation check), cached; rows as tickets.evaluation.sanity_checks gives them."""
     sw = switch_of(cfg, ratios, data, n, switch, seed, store=store)
-    key = eval_key(sw.runs, f"r2s-sanity {switch} eps={eps} sq={square_queries} rep={repeats} v2",
+    key = eval_key(sw.runs, f"r2s-sanity {switch} eps={eps} sq={square_queries} rep={repeats} v3",
                    n, seed, data)
 
     def compute() -> dict:
