@@ -31,10 +31,14 @@ def _acc(model, split: Split, cfg: AttackConfig, n: int, seed: int) -> float:
     return attacks.evaluate(model, split, cfg, n=n, seed=seed).robust
 
 
+def _each(result) -> torch.Tensor:
+    """Per-image correctness under attack of an evaluation result (True where still right)."""
+    return torch.tensor(attacks.outcomes(result.robust_correct), dtype=torch.bool)
+
+
 def _correct(model, split: Split, cfg: AttackConfig, n: int, seed: int) -> torch.Tensor:
-    """Per-image correctness under cfg on the first n images (True where still right)."""
-    r = attacks.evaluate(model, split, cfg, n=n, seed=seed)
-    return torch.tensor(attacks.outcomes(r.robust_correct), dtype=torch.bool)
+    """Per-image correctness under cfg on the first n images."""
+    return _each(attacks.evaluate(model, split, cfg, n=n, seed=seed))
 
 
 def _pgd(eps: float, steps: int = 20, restarts: int = 1) -> AttackConfig:
@@ -164,8 +168,7 @@ def run_checks(model, split: Split, eps: float = 8 / 255, n: int = 200, seed: in
     out.append(Check("about 0 at a large eps", by_eps[-1] <= 0.05,
                      f"PGD-20 accuracy at eps={large_eps:g} is at most 5 %",
                      {"accuracy": by_eps[-1]}))
-    # per image, not on two rounded accuracies (a float32 mean of 31 of 100 is not 0.31);
-    # a randomised model (repeats > 0) draws afresh at each call: allow the stability bound
+    # per image, not on two rounded accuracies (a float32 mean of 31 of 100 is not 0.31)
     differ = int((at_zero != clean_each).sum())
     # a randomised model: the eps-0 loop may not break significantly more images than clean
     ok0 = not stronger(at_zero.cpu(), clean_each.cpu())[0] if repeats else differ == 0
@@ -180,8 +183,7 @@ def run_checks(model, split: Split, eps: float = 8 / 255, n: int = 200, seed: in
     by_steps = {k: attacks.evaluate(model, split, _pgd(eps, k), n=n, seed=seed)
                 for k in (5, 20, 50)}
     steps = {k: r.robust for k, r in by_steps.items()}
-    each_steps = {k: torch.tensor(attacks.outcomes(r.robust_correct), dtype=torch.bool)
-                  for k, r in by_steps.items()}
+    each_steps = {k: _each(r) for k, r in by_steps.items()}
     if repeats:  # fewer steps may not be significantly stronger than more
         more_ok = not (stronger(each_steps[5], each_steps[20])[0]
                        or stronger(each_steps[20], each_steps[50])[0])
@@ -219,8 +221,7 @@ def run_checks(model, split: Split, eps: float = 8 / 255, n: int = 200, seed: in
                      {"FGSM": fgsm, "PGD-20": steps[20]}))
     if square_queries:
         sq = square_outcomes(model, split, eps, n, square_queries, seed)
-        pgd20 = torch.tensor(attacks.outcomes(by_steps[20].robust_correct), dtype=torch.bool)
-        worse, counts = stronger(sq.cpu(), pgd20)
+        worse, counts = stronger(sq.cpu(), each_steps[20])
         out.append(Check("black-box not stronger than white-box", not worse,
                          f"Square ({square_queries} queries) not stronger than PGD-20 on the "
                          f"paired images (one-sided sign test, p < 0.05 fails)",
