@@ -562,3 +562,22 @@ def test_a_dry_run_sets_its_environment_for_the_kernel_alone(tmp_path, monkeypat
     report.execute(nb, "gpu", tmp_path, tiny=True)
     assert seen == {"ONEDNN_MAX_CPU_ISA": "SSE41", "TICKETS_PROGRESS": "0"}
     assert "ONEDNN_MAX_CPU_ISA" not in os.environ and os.environ["TICKETS_PROGRESS"] == "1"
+
+
+def test_a_verdict_record_keeps_the_machine_that_computed_it(tmp_path):
+    """AVX2 and AVX-512 kernels train different nets from one configuration (docs/method.md),
+    so a record says which kernels, threads and torch computed it."""
+    import torch
+
+    from tickets.accel import machine
+    from tickets.notebook import Study, show_verdict
+
+    where = machine()
+    assert torch.__version__ in where and "torch threads" in where
+    assert f"CPU kernels {torch.backends.cpu.get_cpu_capability()}" in where
+    s = Study("smoke", str(tmp_path), None, None, None, "smoke scale", where)
+    show_verdict(s, claims.Verdict("rst-2", "partly", "ours", "why"))
+    rec = json.loads((tmp_path / "results" / "rst-2.json").read_text())
+    assert rec["machine"] == where
+    with pytest.raises(ValueError, match="machine"):  # a notebook's extra field may not replace it
+        show_verdict(s, claims.Verdict("rst-2", "partly", "ours", "why"), machine="elsewhere")

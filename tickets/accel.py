@@ -47,6 +47,20 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
+def machine() -> str:
+    """What a run's last bits depend on besides its configuration, as one line: torch's
+    version, the notebook process's torch threads (the executor's workers set their own), the
+    vector instructions of torch's CPU kernels (machines with and without AVX-512 train
+    different nets from the same configuration: docs/method.md, "Bit for bit") and the GPU, if
+    any. Notebooks print it and verdict records keep it."""
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
+    parts = [f"torch {torch.__version__}", f"{torch.get_num_threads()} torch threads",
+             f"CPU kernels {capability}"]
+    if torch.cuda.is_available():
+        parts.append(f"GPU {torch.cuda.get_device_name()}")
+    return ", ".join(parts)
+
+
 def configure(device: torch.device | str) -> None:
     """Process-wide settings for a device: on CUDA, cuDNN picks the fastest convolution
     algorithm for each shape (the shapes of a run repeat every step) and float32 matrix work

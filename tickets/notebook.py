@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tickets import parameters, profiles
+from tickets.accel import machine
 from tickets.claims import Verdict, claim
 from tickets.config import RunConfig
 from tickets.data import Data
@@ -72,6 +73,7 @@ class Study:
     spec: EvalSpec
     data: Data
     scale: str
+    machine: str = ""  # tickets.accel.machine() of the executing process
 
     @property
     def eps(self) -> float:
@@ -115,7 +117,9 @@ def setup(params: dict[str, Any], notebook: str, *, paper_protocol: bool = False
     scale = describe_scale(params["profile"], cfg, data, spec)
     print(data.describe())
     print(scale)
-    return Study(params["profile"], params["results_dir"], cfg, spec, data, scale)
+    where = machine()
+    print(f"machine: {where}")
+    return Study(params["profile"], params["results_dir"], cfg, spec, data, scale, where)
 
 
 SETTINGS_MIME = "application/vnd.tickets.settings+json"
@@ -169,6 +173,10 @@ def show_verdict(study: Study, verdict: Verdict, table: list[dict] | None = None
     """Record a verdict for the index and show it in the notebook."""
     from IPython.display import Markdown, display
 
+    if study.machine:
+        if "machine" in extra:
+            raise ValueError("extra field 'machine' clashes with the study's machine line")
+        extra = {"machine": study.machine, **extra}
     record_verdict(study.results_dir, verdict, study.scale, table, **extra)
     display(Markdown(verdict_markdown(verdict)))
     return verdict
