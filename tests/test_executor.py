@@ -133,3 +133,16 @@ def test_a_worker_error_names_the_run(tmp_path, monkeypatch):
     object.__setattr__(bad_data, "cfg", config.DataConfig(dataset="nosuchset"))
     with pytest.raises(Exception, match=config_hash(cfg)):
         executor.train_all([cfg], bad_data, Store(tmp_path), False, executor.Spec("local", 1))
+
+
+def test_a_runs_threads_do_not_depend_on_its_batch(monkeypatch):
+    """A run's bits depend on its torch threads, so a lone run of a local:2 batch on 2 cores
+    trains on one thread, as it would beside a second run."""
+    monkeypatch.delenv(executor.THREADS_ENV, raising=False)
+    monkeypatch.setattr(executor.os, "cpu_count", lambda: 2)
+    two = executor.Spec("local", 2)
+    assert executor._layout(two, 5) == (2, 1)
+    assert executor._layout(two, 1) == (1, 1)
+    assert executor._layout(executor.Spec("local"), 1) == (1, 2), "default: one worker per 2 cores"
+    monkeypatch.setenv(executor.THREADS_ENV, "3")
+    assert executor._layout(two, 1) == (1, 3)

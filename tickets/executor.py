@@ -83,6 +83,15 @@ def _threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+def _layout(spec: Spec, todo: int) -> tuple[int, int]:
+    """(processes, torch threads each) for `todo` runs under a local spec. The threads follow
+    the configured worker count, not the batch: a run's last bits depend on its thread count
+    (docs/method.md, "Bit for bit"), so a run left alone in a batch (the last of an odd sweep,
+    or one resumed after a kill) trains with the threads its batch-mates get."""
+    configured = spec.workers or max(1, (os.cpu_count() or 2) // 2)
+    return min(configured, max(1, todo)), _threads(configured)
+
+
 # ---- what a worker does ----------------------------------------------------------------------
 _DATA: dict[DataConfig, Data] = {}
 
@@ -160,9 +169,7 @@ def _local(todo: list[RunConfig], data: Data, store: Store, spec: Spec, progress
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    workers = spec.workers or max(1, (os.cpu_count() or 2) // 2)
-    workers = min(workers, len(todo))
-    threads = _threads(workers)
+    workers, threads = _layout(spec, len(todo))
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool, \
             _bar(len(todo), progress, f"local x{workers}") as bar:
         futures = {pool.submit(train_one, cfg, data.cfg, str(store.root.resolve()), threads):
